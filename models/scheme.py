@@ -1,0 +1,48 @@
+"""The scheme axis: the only module that knows what a stability scheme is.
+
+A scheme is a frozen record of construction-time flags. `models.stack` turns the flags into
+modules (LayerNorm or Identity, Linear or SigmaReparamLinear, omega or none); `forward` code
+never branches on a scheme name. Adding DeepNorm or ReZero later is one entry in SCHEMES.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Scheme:
+    name: str
+    pre_norm: bool  # LN on the sublayer input: x + f(LN(x))            (Xiong 2020, Pre-LN)
+    post_norm: bool  # LN after the residual sum: LN(x + f(x))            (Vaswani 2017, Post-LN)
+    final_norm: bool  # LN after the last layer of the stack (Pre-LN stacks)
+    admin_omega: bool  # x_i = LN(x_{i-1} * omega_i + f_i(x_{i-1}))     (Liu 2020, eq. 6)
+    sigma_reparam: bool  # every Linear/Conv of the stack is W_hat = gamma * W / sigma(W) (Zhai 2023)
+
+    @property
+    def has_layernorm(self) -> bool:
+        return self.pre_norm or self.post_norm or self.final_norm
+
+
+SCHEMES: dict[str, Scheme] = {
+    s.name: s
+    for s in [
+        Scheme("post_ln", pre_norm=False, post_norm=True, final_norm=False, admin_omega=False, sigma_reparam=False),
+        Scheme("pre_ln", pre_norm=True, post_norm=False, final_norm=True, admin_omega=False, sigma_reparam=False),
+        Scheme("admin", pre_norm=False, post_norm=True, final_norm=False, admin_omega=True, sigma_reparam=False),
+        # The ViT recipe of Zhai 2023: every LayerNorm removed (SPEC 1.2).
+        Scheme("sigma_reparam", pre_norm=False, post_norm=False, final_norm=False, admin_omega=False, sigma_reparam=True),
+        # The speech recipe of Zhai 2023: "post spectral", Post-LN kept (SPEC 1.6).
+        Scheme("sigma_reparam_post_ln", pre_norm=False, post_norm=True, final_norm=False, admin_omega=False, sigma_reparam=True),
+        Scheme("sigma_reparam_pre_ln", pre_norm=True, post_norm=False, final_norm=True, admin_omega=False, sigma_reparam=True),
+    ]
+}
+
+
+def get_scheme(name: str | Scheme) -> Scheme:
+    """Look a scheme up by name; an unknown name fails with the list of known ones."""
+    if isinstance(name, Scheme):
+        return name
+    try:
+        return SCHEMES[name]
+    except KeyError:
+        raise ValueError(f"unknown scheme {name!r}; expected one of {sorted(SCHEMES)}") from None
