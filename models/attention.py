@@ -47,10 +47,12 @@ class Attention(nn.Module):
         self.out_proj = nn.Linear(dim, dim, bias=bias)
         self.probe: Probe | None = None  # set only by models.probes; None costs one attribute check
 
-    def projections(self, x: torch.Tensor, kv: torch.Tensor) -> dict[str, torch.Tensor]:
-        """q, k, v as (B, H, T, Dh)."""
+    def projections(self, x: torch.Tensor, kv: torch.Tensor, only: str | None = None) -> dict[str, torch.Tensor]:
+        """q, k, v as (B, H, T, Dh); `only` restricts to the groups producing those parts."""
         out: dict[str, torch.Tensor] = {}
         for name, parts in self.groups:
+            if only is not None and not set(parts) & set(only):
+                continue
             src = x if parts == "q" else kv
             y = getattr(self, name)(src)
             for part, chunk in zip(parts, y.chunk(len(parts), dim=-1)):
@@ -60,8 +62,10 @@ class Attention(nn.Module):
 
     def forward(self, x: torch.Tensor, kv: torch.Tensor | None = None,
                 key_padding_mask: torch.Tensor | None = None,
-                query_padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+                query_padding_mask: torch.Tensor | None = None, cache: dict | None = None) -> torch.Tensor:
         kv = x if kv is None else kv
+        if cache is not None:
+            return self._incremental(x, kv, key_padding_mask, cache)
         p = self.projections(x, kv)
         q, k, v = p["q"], p["k"], p["v"]
         drop = self.dropout if self.training else 0.0
@@ -72,6 +76,23 @@ class Attention(nn.Module):
             o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=drop, is_causal=self.causal)
         else:
             o = self._explicit(q, k, v, key_padding_mask, query_padding_mask, drop)
+        b, _, t, _ = o.shape
+        return self.out_proj(o.transpose(1, 2).reshape(b, t, self.dim))
+
+    def _incremental(self, x, kv, key_padding_mask, cache: dict) -> torch.Tensor:
+        """One decoding step: x (N, 1, D) is the newest query. Self-attention appends its key
+        and value to the cache; cross-attention projects the memory once and reuses it."""
+        if self.cross:
+            if "k" not in cache:
+                cache.update(self.projections(x, kv, only="kv"))
+            q = self.projections(x, kv, only="q")["q"]
+        else:
+            p = self.projections(x, x)
+            q = p["q"]
+            for part in ("k", "v"):
+                cache[part] = p[part] if part not in cache else torch.cat([cache[part], p[part]], dim=2)
+        mask = None if key_padding_mask is None else ~key_padding_mask[:, None, None, :]
+        o = F.scaled_dot_product_attention(q, cache["k"], cache["v"], attn_mask=mask)
         b, _, t, _ = o.shape
         return self.out_proj(o.transpose(1, 2).reshape(b, t, self.dim))
 

@@ -113,8 +113,8 @@ class SelfAttention(nn.Module):
         self.attn = Attention(spec.dim, spec.heads, bias=spec.bias, dropout=spec.attn_dropout,
                               grouping=spec.grouping, causal=causal)
 
-    def forward(self, x, pad=None):
-        return self.attn(x, key_padding_mask=pad, query_padding_mask=pad)
+    def forward(self, x, pad=None, cache=None):
+        return self.attn(x, key_padding_mask=pad, query_padding_mask=pad, cache=cache)
 
 
 class CrossAttention(nn.Module):
@@ -122,8 +122,8 @@ class CrossAttention(nn.Module):
         super().__init__()
         self.attn = Attention(spec.dim, spec.heads, bias=spec.bias, dropout=spec.attn_dropout, cross=True)
 
-    def forward(self, x, memory=None, memory_pad=None, pad=None):
-        return self.attn(x, memory, key_padding_mask=memory_pad, query_padding_mask=pad)
+    def forward(self, x, memory=None, memory_pad=None, pad=None, cache=None):
+        return self.attn(x, memory, key_padding_mask=memory_pad, query_padding_mask=pad, cache=cache)
 
 
 class Layer(nn.Module):
@@ -149,6 +149,13 @@ class Layer(nn.Module):
             x = self.cross_attn(x, keep, memory=memory, memory_pad=memory_pad, pad=pad)
         return self.ffn(x, keep)
 
+    def step(self, x, memory, memory_pad, cache: dict):
+        """Incremental decoding of one position (eval mode); `cache` holds this layer's keys/values."""
+        x = self.self_attn(x, cache=cache.setdefault("self", {}))
+        if self.cross_attn is not None:
+            x = self.cross_attn(x, memory=memory, memory_pad=memory_pad, cache=cache.setdefault("cross", {}))
+        return self.ffn(x)
+
 
 class Stack(nn.Module):
     """N layers under one scheme; a final LayerNorm when the scheme asks for one (Pre-LN)."""
@@ -173,4 +180,11 @@ class Stack(nn.Module):
         x = x * self.input_scale
         for layer in self.layers:
             x = layer(x, pad=pad, memory=memory, memory_pad=memory_pad)
+        return self.final_norm(x)
+
+    def step(self, x, memory, memory_pad, state: dict):
+        """x (N, 1, D): the newest position; `state` maps layer index -> that layer's cache."""
+        x = x * self.input_scale
+        for i, layer in enumerate(self.layers):
+            x = layer.step(x, memory, memory_pad, state.setdefault(i, {}))
         return self.final_norm(x)

@@ -106,6 +106,29 @@ class TranslationModel(nn.Module):
             return self.output_projection(x)
         return F.linear(x, self.decoder_embed.embed.weight)  # tied output embedding
 
+    def decode_incremental(self, last_tokens, enc, enc_pad, state: dict) -> torch.Tensor:
+        """Decode one new position (eval mode): last_tokens (N, 1) -> logits (N, 1, V).
+
+        `state` keeps every decoder layer's key/value cache and the number of positions
+        decoded so far (prefixes in beam search hold no padding, so position = PAD + 1 + step).
+        """
+        step = state.get("step", 0)
+        emb = self.decoder_embed
+        x = emb.dropout(emb.scale * emb.embed(last_tokens) + emb.pe[PAD + 1 + step])
+        x = self.decoder.step(x, enc, enc_pad, state.setdefault("layers", {}))
+        state["step"] = step + 1
+        if self.output_projection is not None:
+            return self.output_projection(x)
+        return F.linear(x, emb.embed.weight)
+
+    @staticmethod
+    def reorder_incremental_state(state: dict, rows: torch.Tensor) -> None:
+        """Keep/reorder the cached rows (beam search), rows (N',) long."""
+        for layer in state.get("layers", {}).values():
+            for cache in layer.values():
+                for key, t in cache.items():
+                    cache[key] = t.index_select(0, rows)
+
     def forward(self, src_tokens: torch.Tensor, prev_output_tokens: torch.Tensor) -> torch.Tensor:
         enc, enc_pad = self.encode(src_tokens)
         return self.decode(prev_output_tokens, enc, enc_pad)

@@ -255,3 +255,22 @@ def test_explicit_attention_path_equals_sdpa_path(family):
         valid = batch(family)[-1].ne(1)
         a, b = a[valid], b[valid]
     torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("scheme", ["post_ln", "pre_ln", "sigma_reparam"])
+def test_incremental_decoding_equals_full_prefix_decoding(scheme):
+    model = tiny("translation", scheme).eval()
+    src, _ = batch("translation")
+    prev = torch.cat([torch.full((3, 1), 2), torch.randint(4, V, (3, 5))], 1)  # eos + prefix, no pad
+    with torch.no_grad():
+        enc, enc_pad = model.encode(src)
+        full = model.decode(prev, enc, enc_pad)
+        state, steps = {}, []
+        for t in range(prev.shape[1]):
+            steps.append(model.decode_incremental(prev[:, t : t + 1], enc, enc_pad, state))
+            if t == 2:  # beam search reorders rows; the cache must follow
+                rows = torch.tensor([2, 0, 1])
+                model.reorder_incremental_state(state, rows)
+                prev, enc, enc_pad, full = prev[rows], enc[rows], enc_pad[rows], full[rows]
+                steps = [s[rows] for s in steps]
+    torch.testing.assert_close(torch.cat(steps, 1), full, rtol=1e-4, atol=1e-5)
