@@ -1,0 +1,148 @@
+"""Compare regenerated tables with the papers, and give every claim a verdict.
+
+    python -m aggregate.compare --scale S --table T     -> <results>/S/compare/T.csv
+    python -m aggregate.compare --scale S [--strict]    -> <results>/S/compare/summary.md, claims.csv
+
+Cells are joined on (dataset, depth, scheme, setting, metric), or on the table's
+`compare_keys` (study tables measured on synthetic data leave out the dataset). Numeric verdicts apply at
+the paper scale only (|regenerated - reference| <= the table's tolerance for that metric);
+at tiny and small scale a cell's verdict is `n/a`. Claims get verdicts at every scale.
+With --strict the summary step exits 1 when any cell or claim fails.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from aggregate.claims import all_verdicts
+from aggregate.io import atomic_write_text, write_csv
+from aggregate.reference import reference_rows
+from aggregate.spec import load_table, table_ids
+
+KEYS = ["dataset", "depth", "scheme", "setting", "metric"]
+COLUMNS = ["table", *KEYS, "reference", "reference_std", "reference_outcome", "regenerated",
+           "regenerated_std", "regenerated_outcome", "n_seeds", "delta", "tolerance", "verdict"]
+
+
+def _float(x) -> float | None:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return None if v != v else v
+
+
+def _failed(outcome: str) -> bool:
+    return str(outcome).startswith(("failed", "diverged"))
+
+
+def cell_verdict(ref: dict, new: dict | None, tol: float | None, scale: str) -> tuple[float | None, str]:
+    """(delta, verdict) of one reference cell against its regenerated cell."""
+    if new is None or str(new.get("outcome", "")).startswith("not computed"):
+        return None, "not_run"
+    ref_v, new_v = _float(ref["value"]), _float(new["value"])
+    delta = new_v - ref_v if ref_v is not None and new_v is not None else None
+    if scale != "paper":
+        return delta, f"n/a ({scale} scale)"
+    if _failed(ref["outcome"]) or _failed(new["outcome"]):
+        return delta, "holds" if _failed(ref["outcome"]) == _failed(new["outcome"]) else "fails"
+    if ref_v is None or new_v is None:  # categorical cell (yes/no, converged/diverged)
+        return None, "holds" if str(ref["value"]) == str(new["value"]) else "fails"
+    return delta, "holds" if abs(delta) <= (tol or 0.0) else "fails"
+
+
+def compare_table(table: str, scale: str, results: str) -> pd.DataFrame:
+    spec = load_table(table)
+    new = pd.read_csv(Path(results) / scale / "tables" / f"{table}.csv", dtype=str, keep_default_na=False)
+    ref = reference_rows(table, spec.reference)
+    keys = list(spec.compare_keys)
+    new_by_key = {tuple(r[k] for k in keys): r for r in new.to_dict("records")}
+    labels = {tuple(r[k] for k in keys): tuple(r[k] for k in KEYS) for r in new.to_dict("records")}
+    rows, seen = [], set()
+    for r in ref.to_dict("records"):
+        key = tuple(r[k] for k in keys)
+        seen.add(key)
+        n = new_by_key.get(key)
+        tol = spec.tolerance.get(r["metric"])
+        delta, v = cell_verdict(r, n, tol, scale)
+        rows.append({"table": table, **{k: r[k] for k in KEYS}, "reference": r["value"], "reference_std": r["std"],
+                     "reference_outcome": r["outcome"], "regenerated": n["value"] if n else "",
+                     "regenerated_std": n["std"] if n else "", "regenerated_outcome": n["outcome"] if n else "",
+                     "n_seeds": n["n_seeds"] if n else "", "delta": delta, "tolerance": tol, "verdict": v})
+    for key, n in new_by_key.items():
+        if key not in seen:
+            rows.append({"table": table, **dict(zip(KEYS, labels[key])), "reference": "", "reference_std": "",
+                         "reference_outcome": "", "regenerated": n["value"], "regenerated_std": n["std"],
+                         "regenerated_outcome": n["outcome"], "n_seeds": n["n_seeds"], "delta": None,
+                         "tolerance": None, "verdict": "no reference"})
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _counts(df: pd.DataFrame) -> str:
+    counts = df["verdict"].value_counts()
+    return ", ".join(f"{v}: {n}" for v, n in counts.items()) or "no cells"
+
+
+def summary_markdown(scale: str, tables: dict[str, pd.DataFrame | None], claims: list[dict]) -> str:
+    lines = [f"# normbench compare summary ({scale} scale)", "",
+             "Numeric verdicts apply at the paper scale only; claims get verdicts at every scale.", "",
+             "## Tables", "", "| table | cells | verdicts |", "|---|---|---|"]
+    for t, df in tables.items():
+        lines.append(f"| {t} | not run | - |" if df is None else f"| {t} | {len(df)} | {_counts(df)} |")
+    lines += ["", "## Claims", "", "| claim | verdict | measured | detail |", "|---|---|---|---|"]
+    for c in claims:
+        figs = json.dumps(c["figures"], sort_keys=True, default=str) if c["figures"] else "-"
+        if len(figs) > 300:  # the full figures are in claims.csv
+            figs = figs[:300] + " ... (claims.csv)"
+        detail = str(c["detail"]).replace("|", "/").replace("\n", " ")
+        lines.append(f"| {c['claim']} | {c['verdict'].replace('_', ' ')} | `{figs}` | {detail} |")
+    return "\n".join(lines) + "\n"
+
+
+def summarize(scale: str, results: str) -> tuple[str, list[dict], bool]:
+    """(summary markdown, claim verdicts, any failure) from whatever the workflow produced."""
+    base = Path(results) / scale
+    tables = {}
+    for t in table_ids():
+        path = base / "compare" / f"{t}.csv"
+        tables[t] = pd.read_csv(path, dtype=str, keep_default_na=False) if path.is_file() else None
+    claims = all_verdicts(base / "tables", base / "studies")
+    failing = any(c["verdict"] == "fails" for c in claims) or any(
+        df is not None and (df["verdict"] == "fails").any() for df in tables.values())
+    return summary_markdown(scale, tables, claims), claims, failing
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m aggregate.compare", description=__doc__.split("\n")[0])
+    ap.add_argument("--scale", required=True, choices=("tiny", "small", "paper"))
+    ap.add_argument("--results", default="results")
+    ap.add_argument("--table", default=None, help="compare one table; without it: the summary")
+    ap.add_argument("--strict", action="store_true", help="exit 1 when any verdict fails")
+    args = ap.parse_args(argv)
+    out = Path(args.results) / args.scale / "compare"
+    try:
+        if args.table:
+            df = compare_table(args.table, args.scale, args.results)
+            write_csv(df, out / f"{args.table}.csv")
+            print(f"wrote {out / (args.table + '.csv')}: {_counts(df)}")
+            return 1 if args.strict and (df["verdict"] == "fails").any() else 0
+        text, claims, failing = summarize(args.scale, args.results)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"aggregate.compare: {e}", file=sys.stderr)
+        return 2
+    write_csv(pd.DataFrame([{**c, "figures": json.dumps(c["figures"], default=str)} for c in claims],
+                           columns=["claim", "verdict", "figures", "detail"]), out / "claims.csv")
+    atomic_write_text(out / "summary.md", text)
+    print(text)
+    if args.strict and failing:
+        print("aggregate.compare --strict: at least one verdict fails (see summary.md)", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

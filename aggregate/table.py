@@ -1,0 +1,172 @@
+"""Build one table (config/tables/<id>.yaml) from its runs and studies, in the tidy columns.
+
+    python -m aggregate.table --table admin_table2 --scale tiny --out results/tiny/tables/admin_table2.csv
+
+A cell is one (dataset, arch, scheme, variant) over its seeds: `value` is the mean over the
+seeds that trained (status ok), `std` their sample standard deviation (empty for one seed),
+`n_seeds` how many seeds entered the mean, `outcome` is `failed` when every seed diverged.
+A metric that a run did not report is written as not computed, never filled in.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from aggregate import datasets as ds
+from aggregate.io import TIDY, read_json, write_csv
+from aggregate.spec import TableSpec, load_table, run_ids
+from aggregate.studyrows import rows_from_study
+from tasks.resolve import parse_run_id, variants
+
+EXTRA = ["variant", "arch"]  # kept beside the tidy columns so claims can find their cells
+
+
+def depth_of(arch: str) -> str:
+    """`transformer_wmt_en_de-18L-18L` -> `18L-18L`."""
+    return arch.split("-", 1)[1] if "-" in arch else arch
+
+
+def scheme_label(scheme: str, style: str) -> str:
+    if style != "enc_dec":
+        return scheme
+    enc, _, dec = scheme.partition("+")
+    return f"encoder={enc};decoder={dec or enc}"
+
+
+def lookup(d: dict, key: str):
+    """d[key] with dotted paths (`test.bleu`) and case-insensitive keys; None when absent."""
+    node = d
+    for part in key.split("."):
+        if not isinstance(node, dict):
+            return None
+        match = [k for k in node if k.lower() == part.lower()]
+        if not match:
+            return None
+        node = node[match[0]]
+    return node
+
+
+def read_run(results: str, scale: str, run_id: str) -> dict:
+    """status.json and eval.json of one run (the workflow made them before calling us)."""
+    rdir = Path(results) / scale / "runs" / run_id
+    status = read_json(rdir / "status.json", 'the run status {"status": "ok"|"diverged", ...}')
+    if status.get("status") not in ("ok", "diverged"):
+        raise ValueError(f"{rdir / 'status.json'}: status {status.get('status')!r}; expected 'ok' or 'diverged'")
+    ev = read_json(rdir / "eval.json", "the run's evaluation results") if status["status"] == "ok" else {}
+    return {"status": status["status"], "eval": ev, "reason": status.get("reason", "")}
+
+
+def mean_std(values: list[float]) -> tuple[float | None, float | None]:
+    if not values:
+        return None, None
+    mean = statistics.fmean(values)
+    return mean, (statistics.stdev(values) if len(values) > 1 else None)
+
+
+def metric_row(metric: dict, runs: list[dict]) -> dict:
+    """value/std/outcome/n_seeds of one metric over the seeds of one cell."""
+    n, ok = len(runs), [r for r in runs if r["status"] == "ok"]
+    if metric.get("from") == "outcome":
+        value = "diverged" if not ok else "converged"
+        return {"value": value, "std": None, "outcome": value, "n_seeds": n}
+    if not ok:
+        return {"value": None, "std": None, "outcome": "failed", "n_seeds": n}
+    values = [lookup(r["eval"], metric["key"]) for r in ok]
+    values = [float(v) for v in values if isinstance(v, (int, float)) and math.isfinite(float(v))]
+    if not values:
+        return {"value": None, "std": None, "n_seeds": 0,
+                "outcome": f"not computed: eval.json has no finite {metric['key']!r}"}
+    mean, std = mean_std(values)
+    outcome = "ok" if len(ok) == n else f"ok ({n - len(ok)} of {n} seeds diverged)"
+    return {"value": mean, "std": std, "outcome": outcome, "n_seeds": len(values)}
+
+
+def run_rows(spec: TableSpec, scale: str, results: str, seeds) -> list[dict]:
+    cells: dict[tuple, list[dict]] = {}
+    for rid in run_ids(spec, scale, seeds):
+        p = parse_run_id(rid)
+        key = (p["task"], p["dataset"], p["arch"], p["scheme"], p["variant"])
+        cells.setdefault(key, []).append(read_run(results, scale, rid))
+    labels = {**{k: v.get("setting", k) for k, v in variants().items()}, **spec.setting_labels}
+    rows = []
+    for (task, dataset, arch, scheme, variant), runs in cells.items():
+        base = {"paper": spec.paper, "table": spec.id, "task": task,
+                "dataset": ds.describe(dataset)["label"], "depth": depth_of(arch),
+                "scheme": scheme_label(scheme, spec.scheme_label), "setting": labels.get(variant, variant),
+                "variant": variant, "arch": arch}
+        for metric in spec.metrics:
+            rows.append({**base, "metric": metric["name"], **metric_row(metric, runs)})
+    return rows
+
+
+def study_rows(spec: TableSpec, scale: str, results: str) -> list[dict]:
+    """Rows from the table's studies: through its `study_rows` entries, or as-is when tidy."""
+    rows = []
+    for name in spec.studies:
+        path = Path(results) / scale / "studies" / f"{name}.csv"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: study output not found (made by python -m studies.{name})")
+        df = pd.read_csv(path)
+        entries = [e for e in spec.study_rows if e["study"] == name]
+        if entries:
+            for entry in entries:
+                rows += [{**row, "paper": spec.paper, "table": spec.id, "task": "translation"}
+                         for row in rows_from_study(df, entry, str(path))]
+            continue
+        missing = {"metric", "value"} - set(df.columns)
+        if missing:
+            raise ValueError(f"{path}: missing columns {sorted(missing)} and config/tables/{spec.id}.yaml "
+                             f"has no study_rows entry for {name}; expected tidy columns {TIDY}")
+        defaults = {"paper": spec.paper, "table": spec.id, "task": "translation", "dataset": "",
+                    "depth": "", "scheme": "", "setting": name, "std": None, "outcome": "ok", "n_seeds": None}
+        rows += [{**defaults, **r} for r in df.to_dict("records")]
+    return rows
+
+
+def build_table(table: str, scale: str, results: str = "results", seeds=None) -> pd.DataFrame:
+    spec = load_table(table)
+    rows = run_rows(spec, scale, results, seeds) + study_rows(spec, scale, results)
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return pd.DataFrame(columns=TIDY)
+    for col in TIDY:
+        if col not in df.columns:
+            df[col] = ""
+    extras = [c for c in df.columns if c not in TIDY]
+    return df[TIDY + extras]
+
+
+def parse_seeds(text: str | None):
+    if not text:
+        return None
+    try:
+        return [int(s) for s in text.split(",")]
+    except ValueError:
+        raise SystemExit(f"--seeds {text!r}: expected a comma-separated list of integers, e.g. 1,2,3") from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m aggregate.table", description=__doc__.split("\n")[0])
+    ap.add_argument("--table", required=True)
+    ap.add_argument("--scale", required=True, choices=("tiny", "small", "paper"))
+    ap.add_argument("--results", default="results")
+    ap.add_argument("--seeds", default=None, help="comma-separated seeds (replaces the tables' seeds)")
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args(argv)
+    try:
+        df = build_table(args.table, args.scale, args.results, parse_seeds(args.seeds))
+    except (ValueError, FileNotFoundError) as e:
+        print(f"aggregate.table {args.table}: {e}", file=sys.stderr)
+        return 1
+    write_csv(df, args.out)
+    print(f"wrote {args.out} ({len(df)} rows)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""The Snakemake workflow: lint, targets, the paper-scale DAG on placeholder data, bad input."""
+from pathlib import Path
+
+import pytest
+
+from aggregate import require
+from aggregate.spec import SpecError, _check_block, table_ids
+from bench.workflow_dag import dry_run_paper, job_count, make_placeholder_datasets, snakemake
+
+TABLES = ["admin_table1", "admin_table2", "xiong_warmup", "xiong_gradnorm", "admin_output_change",
+          "admin_relative_norms", "hessian_spectrum", "sigma_entropy"]
+
+
+def test_lint_is_clean():
+    proc = snakemake(["--lint"])
+    assert proc.returncode == 0, proc.stdout
+
+
+def test_one_target_rule_per_table():
+    proc = snakemake(["--list-target-rules"])
+    assert proc.returncode == 0, proc.stdout
+    listed = set(proc.stdout.split())
+    assert set(TABLES) <= listed and "all" in listed
+    assert set(table_ids()) == set(TABLES)
+
+
+def test_paper_scale_dry_run_of_every_target_is_fast(tmp_path):
+    # The budget is on the CPU time of the DAG build: wall time on a 2-core CI machine also
+    # counts the other tests running beside it (bench/workflow_dag.py prints both).
+    wall, cpu, proc = dry_run_paper(tmp_path, ["all", *TABLES])
+    assert proc.returncode == 0, proc.stdout
+    seconds, timings, out = cpu, (wall, cpu), proc.stdout
+    # 50 distinct runs (shared runs trained once), each with its config; Admin runs profiled.
+    assert "train" in out and job_count(out) >= 100
+    assert seconds < 10, f"building the paper-scale DAG took (wall, CPU) {timings} s (budget 10 s)"
+
+
+def test_runs_shared_by_tables_are_trained_once(tmp_path):
+    _, _, both = dry_run_paper(tmp_path, ["admin_table1", "admin_table2"])
+    _, _, t2 = dry_run_paper(tmp_path / "b", ["admin_table2"])
+    count = lambda out: int(next(l.split()[1] for l in out.splitlines() if l.startswith("train ")))
+    # admin_table1 adds only the Post-LN/Pre-LN 18L-18L run; its other two are admin_table2's.
+    assert count(both.stdout) == count(t2.stdout) + 1
+
+
+def test_unknown_config_key_stops_before_any_job(tmp_path):
+    proc = snakemake(["-n", "all"], {"scal": "paper"})
+    assert proc.returncode != 0 and "'scal' was unexpected" in proc.stdout
+
+
+def test_missing_dataset_at_paper_scale_names_key_layout_and_source(tmp_path):
+    proc = snakemake(["-n", "admin_table2"], {"scale": "paper", "results": str(tmp_path)})
+    assert proc.returncode != 0
+    for words in ("datasets.iwslt14_de_en", "de-en.tgz", "wit3.fbk.eu"):
+        assert words in proc.stdout, words
+
+
+def test_bad_dataset_path_and_incomplete_layout(tmp_path):
+    proc = snakemake(["-n", "all"], {"datasets": f"{{wmt14_en_de: {tmp_path}/nowhere}}"})
+    assert proc.returncode != 0 and "does not exist" in proc.stdout and "statmt.org/wmt14" in proc.stdout
+    data = make_placeholder_datasets(tmp_path)
+    next(Path(data["wmt14_en_de"]).glob("training/europarl-v7.de-en.en")).unlink()
+    proc = snakemake(["-n", "all"], {"datasets": f"{{wmt14_en_de: {data['wmt14_en_de']}}}"})
+    assert proc.returncode != 0 and "training/europarl-v7.de-en.en* not found" in proc.stdout
+
+
+def test_unknown_scheme_in_a_table_grid_is_rejected():
+    block = {"task": "translation", "dataset": "iwslt14_de_en", "archs": ["transformer_iwslt_de_en-6L-6L"],
+             "schemes": ["post_ln", "fancy_ln"], "variants": ["admin_iwslt"], "seeds": [1]}
+    with pytest.raises(SpecError, match="unknown scheme 'fancy_ln'"):
+        _check_block(block, "test")
+
+
+def test_missing_entry_point_says_not_built_yet(capsys):
+    assert require.main(["studies.no_such_study"]) == 3
+    assert "not built yet: studies.no_such_study" in capsys.readouterr().err
+    assert require.main(["tasks.resolve"]) == 0
