@@ -71,3 +71,22 @@ def test_sigterm_resume_reproduces_the_uninterrupted_run(tmp_path):
     assert records(cut) == records(ref)
     for name in ("eval.json", "status.json"):
         assert json.loads((cut / name).read_text()) == json.loads((ref / name).read_text())
+
+
+def test_checkpoints_of_another_config_refuse_to_resume(tmp_path):
+    """The workflow rewrites RUN_DIR/config.yaml when a recipe changes; old checkpoints must not be reused."""
+    run = tmp_path / "run"
+    run.mkdir()
+    short = cfg().replace(train={"max_updates": 6})
+    short.dump(run / "config.yaml")
+    p = launch(run)
+    assert p.wait(timeout=120) == 0, p.stderr.read()
+    (run / "status.json").unlink()  # as Snakemake does before it reruns a job
+    changed = short.to_dict()
+    changed["optim"]["lr"] = 1e-3
+    RunConfig.from_dict(changed).dump(run / "config.yaml")
+    p = launch(run)
+    assert p.wait(timeout=120) == 2
+    err = p.stderr.read()
+    assert "another run config" in err and "optim" in err
+    assert any((run / "checkpoints").iterdir())  # nothing already written is lost

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from tasks.base import move_to
-from tasks.config import RunConfig, atomic_write_text
+from tasks.config import ConfigError, RunConfig, atomic_write_text
 from tasks.engine import checkpoint as ckpt
 from tasks.engine import distributed as ddp
 from tasks.engine.divergence import DivergenceMonitor
@@ -95,6 +95,12 @@ class Trainer:
         state = ckpt.load_resume_state(self.ckpt_dir) if self.ckpt_dir.exists() else None
         if state is None:
             return
+        saved, current = state.get("config"), self.cfg.to_dict()
+        if saved is not None and saved != current:
+            changed = sorted(key for key in set(saved) | set(current) if saved.get(key) != current.get(key))
+            raise ConfigError(f"the checkpoints in {self.ckpt_dir} were written under another run config "
+                              f"(sections that differ: {', '.join(changed)}); resuming would mix two runs. "
+                              f"Delete {self.run_dir} to train this config from scratch.")
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.progress = Progress(**state["progress"])
