@@ -18,7 +18,6 @@ decoder) at every depth is larger for Post-LN than for Pre-LN. Admin's values ar
 """
 from __future__ import annotations
 
-import time
 
 import pandas as pd
 import torch
@@ -104,14 +103,7 @@ def figure(df: pd.DataFrame, out) -> None:
 
 
 def main(argv=None) -> None:
-    args = common.parser(__doc__.splitlines()[0]).parse_args(argv)
-    out = common.check_out(args.out)
-    started = time.time()
-    df, cl = run(args.scale, args.seeds, args.data, args.quick)
-    common.write_csv(df, out)
-    figure(df, out)
-    common.write_claims(out, cl)
-    common.report(out, cl, started)
+    common.study_main(__doc__, run, figure, argv)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,6 @@ beside them. Fits of the change against N and against log N (R^2) are recorded.
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 import pandas as pd
@@ -159,14 +158,7 @@ def figure(df: pd.DataFrame, out) -> None:
 
 
 def main(argv=None) -> None:
-    args = common.parser(__doc__.splitlines()[0]).parse_args(argv)
-    out = common.check_out(args.out)
-    started = time.time()
-    df, cl = run(args.scale, args.seeds, args.data, args.quick)
-    common.write_csv(df, out)
-    figure(df, out)
-    common.write_claims(out, cl)
-    common.report(out, cl, started)
+    common.study_main(__doc__, run, figure, argv)
 
 
 if __name__ == "__main__":

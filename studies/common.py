@@ -281,3 +281,15 @@ def report(out_csv: Path, claims: list[dict], started: float) -> None:
     for c in claims:
         print(f"{c['claim']}: {c['verdict']} -- {c['detail']}")
     print(f"wrote {out_csv} (+ .png, .pdf, .claims.json) in {time.time() - started:.1f} s")
+
+
+def study_main(doc: str, run: Callable, figure: Callable, argv=None, *, seeds: bool = True) -> None:
+    """The command line of an initialization study: measure, then write CSV, figure and claims."""
+    args = parser(doc.splitlines()[0], seeds=seeds).parse_args(argv)
+    out = check_out(args.out)
+    started = time.time()
+    df, cl = run(args.scale, args.seeds if seeds else None, args.data, args.quick)
+    write_csv(df, out)
+    figure(df, out)
+    write_claims(out, cl)
+    report(out, cl, started)

@@ -7,7 +7,6 @@ import torch
 from models import FAMILIES, SCHEMES, build_model
 from models.admin import fold_admin, load_omega, profile_omega
 from models.sigma_reparam import SIGMA_REPARAM_LAYERS, fold_sigma_reparam
-from models.stack import Residual
 
 V = 40
 

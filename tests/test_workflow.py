@@ -24,15 +24,12 @@ def test_one_target_rule_per_table():
     assert set(table_ids()) == set(TABLES)
 
 
-def test_paper_scale_dry_run_of_every_target_is_fast(tmp_path):
-    # The budget is on the CPU time of the DAG build: wall time on a 2-core CI machine also
-    # counts the other tests running beside it (bench/workflow_dag.py prints both).
-    wall, cpu, proc = dry_run_paper(tmp_path, ["all", *TABLES])
+def test_paper_scale_dry_run_of_every_target(tmp_path):
+    # Its time is measured by bench/workflow_dag.py (budget 10 s), not asserted here.
+    _, _, proc = dry_run_paper(tmp_path, ["all", *TABLES])
     assert proc.returncode == 0, proc.stdout
-    seconds, timings, out = cpu, (wall, cpu), proc.stdout
     # 50 distinct runs (shared runs trained once), each with its config; Admin runs profiled.
-    assert "train" in out and job_count(out) >= 100
-    assert seconds < 10, f"building the paper-scale DAG took (wall, CPU) {timings} s (budget 10 s)"
+    assert "train" in proc.stdout and job_count(proc.stdout) >= 100
 
 
 def test_runs_shared_by_tables_are_trained_once(tmp_path):

@@ -25,9 +25,8 @@ MUST_HOLD = ["xiong_grad_by_layer", "xiong_grad_last_vs_depth", "admin_table1_va
              "admin_dependency", "sigma_entropy_bound", "hessian_postln_sharper"]
 # Claims the studies report as failing after their measurement was checked, with the reason.
 KNOWN_FAILURES: dict[str, str] = {}
-BUDGET_S = 600  # the whole default workflow on 2 idle cores
-# A machine shared with other heavy jobs can take several times longer; raise the hard stop there.
-TIMEOUT_S = int(os.environ.get("NORMBENCH_TINY_TIMEOUT", 2 * BUDGET_S))
+# A hard stop only: the time itself is measured by the benchmark (bench/workflow_tiny.py), not asserted.
+TIMEOUT_S = int(os.environ.get("NORMBENCH_TINY_TIMEOUT", 2400))
 
 
 @pytest.mark.workflow
@@ -46,8 +45,6 @@ def test_tiny_workflow_end_to_end(tmp_path):
     assert proc.returncode == 0 and report.stat().st_size > 10_000, proc.stdout[-3000:]
     # Runs shared by tables were trained once: one run directory per distinct run id.
     assert len(list((tmp_path / "tiny" / "runs").glob("*/*/*/*/*/seed*/status.json"))) >= 38
-    if TIMEOUT_S <= 2 * BUDGET_S:
-        assert seconds < BUDGET_S * 1.5, f"tiny workflow took {seconds:.0f} s (budget {BUDGET_S} s on 2 cores)"
 
 
 def check_outputs(base: Path) -> None:
