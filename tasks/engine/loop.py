@@ -300,7 +300,8 @@ class Trainer:
         if not self.dist.is_main:
             return EXIT_OK
         self._save_last()
-        if pr.batch > 0:  # stopped by max_updates inside an epoch: keep that partial epoch too
+        if pr.batch > 0:  # stopped by max_updates inside an epoch: validate and keep that partial epoch too
+            self._validate()
             ckpt.save_epoch(self.ckpt_dir, pr.epoch, self.cfg.train.keep_epoch_checkpoints)
         averaged = self._load_final_weights()
         self.model.eval()
