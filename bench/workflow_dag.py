@@ -2,7 +2,7 @@
 
     python bench/workflow_dag.py            (or: python -m bench.workflow_dag)
 
-Real datasets are not needed: placeholder files are created in a temp dir in the layouts
+Real datasets are not needed: stand-in files are created in a temp dir in the layouts
 config/datasets.yaml expects, so the dry run sees a fully configured paper-scale workflow.
 Prints the wall time of `snakemake -n all` and the number of jobs it would run.
 """
@@ -24,12 +24,12 @@ REPO = Path(__file__).resolve().parents[1]
 PAPER_DATASETS = ("iwslt14_de_en", "wmt14_en_de", "wmt14_en_fr")
 
 
-def _placeholder_path(root: Path, pattern: str) -> Path:
+def _stand_in_path(root: Path, pattern: str) -> Path:
     """A concrete file name for a layout glob (`news-commentary-v*.de-en.en*` -> `...-v9.de-en.en`)."""
     return root / pattern.replace("-v*", "-v9").replace("*", "")
 
 
-def make_placeholder_datasets(root: Path) -> dict[str, str]:
+def make_stand_in_datasets(root: Path) -> dict[str, str]:
     """Empty files in the expected layouts; returns the `datasets:` config mapping."""
     reg = yaml.safe_load((REPO / "config" / "datasets.yaml").read_text())
     out = {}
@@ -38,14 +38,14 @@ def make_placeholder_datasets(root: Path) -> dict[str, str]:
         if info["kind"] == "file":
             member = base / "de-en" / "train.tags.de-en.de"
             member.parent.mkdir(parents=True, exist_ok=True)
-            member.write_text("placeholder\n")
+            member.write_text("stand-in\n")
             archive = base / "de-en.tgz"
             with tarfile.open(archive, "w:gz") as tar:
                 tar.add(member.parent, arcname="de-en")
             out[name] = str(archive)
             continue
         for pattern in info["required"]:
-            path = _placeholder_path(base, pattern)
+            path = _stand_in_path(base, pattern)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text("")
         out[name] = str(base)
@@ -72,7 +72,7 @@ def dry_run_paper(tmp: Path, targets: list[str]) -> tuple[float, float, subproce
 
     CPU time is what the DAG build costs; wall time also counts waiting for a busy machine.
     """
-    datasets = make_placeholder_datasets(tmp / "data")
+    datasets = make_stand_in_datasets(tmp / "data")
     ds = "{" + ", ".join(f"{k}: {v}" for k, v in datasets.items()) + "}"
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()

@@ -194,10 +194,10 @@ def test_study_rows_average_over_seeds_and_name_missing_columns():
 
 def test_dataset_layout_checks(tmp_path):
     from aggregate.datasets import check_configured, raw_argument, raw_source
-    from bench.workflow_dag import make_placeholder_datasets
+    from bench.workflow_dag import make_stand_in_datasets
 
-    data = make_placeholder_datasets(tmp_path)
-    check_configured(data)  # complete placeholder layouts pass
+    data = make_stand_in_datasets(tmp_path)
+    check_configured(data)  # complete stand-in layouts pass
     assert raw_argument("iwslt14_de_en", data["iwslt14_de_en"], False) == str(Path(data["iwslt14_de_en"]).parent)
     (Path(data["wmt14_en_fr"]) / "dev" / "newstest2013.fr").unlink()
     with pytest.raises(ValueError, match=r"dev/newstest2013.fr\* not found.*statmt.org/wmt14"):

@@ -1,11 +1,11 @@
-"""The Snakemake workflow: lint, targets, the paper-scale DAG on placeholder data, bad input."""
+"""The Snakemake workflow: lint, targets, the paper-scale DAG on stand-in data, bad input."""
 from pathlib import Path
 
 import pytest
 
 from aggregate import require
 from aggregate.spec import SpecError, _check_block, table_ids
-from bench.workflow_dag import dry_run_paper, job_count, make_placeholder_datasets, snakemake
+from bench.workflow_dag import dry_run_paper, job_count, make_stand_in_datasets, snakemake
 
 TABLES = ["admin_table1", "admin_table2", "xiong_warmup", "xiong_gradnorm", "admin_output_change",
           "admin_relative_norms", "hessian_spectrum", "sigma_entropy"]
@@ -55,7 +55,7 @@ def test_missing_dataset_at_paper_scale_names_key_layout_and_source(tmp_path):
 def test_bad_dataset_path_and_incomplete_layout(tmp_path):
     proc = snakemake(["-n", "all"], {"datasets": f"{{wmt14_en_de: {tmp_path}/nowhere}}"})
     assert proc.returncode != 0 and "does not exist" in proc.stdout and "statmt.org/wmt14" in proc.stdout
-    data = make_placeholder_datasets(tmp_path)
+    data = make_stand_in_datasets(tmp_path)
     next(Path(data["wmt14_en_de"]).glob("training/europarl-v7.de-en.en")).unlink()
     proc = snakemake(["-n", "all"], {"datasets": f"{{wmt14_en_de: {data['wmt14_en_de']}}}"})
     assert proc.returncode != 0 and "training/europarl-v7.de-en.en* not found" in proc.stdout
