@@ -2,34 +2,15 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 
+from tasks.config import atomic_write_bytes, atomic_write_text  # noqa: F401 (re-exported)
+
 # The columns of ../shared/papers/*.csv (minus `source`) plus n_seeds: a compare is a join.
 TIDY = ["paper", "table", "task", "dataset", "depth", "scheme", "setting", "metric", "value", "std",
         "outcome", "n_seeds"]
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write through a temp file in the same directory and os.replace (no partial outputs)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode())
 
 
 def write_csv(df: pd.DataFrame, path: str | Path) -> None:

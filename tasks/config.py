@@ -205,19 +205,24 @@ _Loader.add_implicit_resolver(
 )
 
 
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write text to path through a temp file in the same directory and os.replace."""
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write through a temp file in the same directory and os.replace: readers never see a
+    partial file, and a failed write leaves the previous content in place."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def _build(cls, d: Any, prefix: str):

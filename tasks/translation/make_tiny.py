@@ -22,12 +22,11 @@ from __future__ import annotations
 import argparse
 import gzip
 import io
-import os
 import random
 import tarfile
-import tempfile
 from pathlib import Path
 
+from tasks.config import atomic_write_bytes as write_bytes
 from tasks.translation.language import realise, realise_np, sample_np, sample_sentence
 from tasks.translation.lexicon import Lexicon
 
@@ -70,20 +69,6 @@ def make_pair(rng: random.Random, lex: Lexicon, langs: tuple[str, str], noise: f
 
 def make_pairs(rng, lex, langs, n: int, noise: float) -> list[tuple[str, str]]:
     return [make_pair(rng, lex, langs, noise) for _ in range(n)]
-
-
-# ------------------------------------------------------------------------- atomic writers
-def write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def write_lines(path: Path, lines: list[str]) -> None:
