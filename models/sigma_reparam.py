@@ -158,7 +158,14 @@ class SigmaReparamLinear(_SigmaReparam):
         return layer
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.linear(x, self.reparam_weight(x), self.bias)
+        # x W_hat^T = (x W^T) * (gamma / sigma): the same function without materialising W_hat,
+        # which saves a weight-sized multiply (and its copy) per forward and backward.
+        device_type = self.weight.device.type
+        with torch.autocast(device_type=device_type, enabled=False):
+            _, sigma = self._power_step_and_sigma(update=self.training)
+            scale = (self.gamma.float() / sigma).reshape(())  # 0-dim fp32: keeps the output dtype
+        y = F.linear(x, self.weight) * scale
+        return y if self.bias is None else y + self.bias.to(y.dtype)
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
