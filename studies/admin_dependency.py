@@ -56,11 +56,7 @@ def dependency(size: str, scheme: str, depth: int, seed: int, batch: dict, vocab
 
 
 def run(scale: str, seeds: int | None = None, data=None, quick: bool = False) -> tuple[pd.DataFrame, list[dict]]:
-    cfg = dict(SETTINGS[scale], size=SIZE, vocab=common.SYNTHETIC_VOCAB)
-    if quick:
-        cfg.update(QUICK)
-    n_seeds = common.positive("--seeds", seeds, cfg["seeds"])
-    (batch,), vocab, label = common.load_batches(data, 1, cfg["batch_size"], seed=0, vocab=cfg["vocab"])
+    cfg, n_seeds, batch, vocab, label = common.setup(scale, SETTINGS, QUICK, SIZE, seeds, data, quick)
     rows = [r for scheme in SCHEMES for depth in cfg["depths"] for seed in range(1, n_seeds + 1)
             for r in dependency(cfg["size"], scheme, depth, seed, batch, vocab)]
     df = pd.DataFrame(rows).assign(study="admin_dependency", size=cfg["size"], data=label, seeds=n_seeds,

@@ -49,11 +49,7 @@ def layer_grad_norms(model, batch: dict) -> list[dict]:
 
 
 def run(scale: str, seeds: int | None = None, data=None, quick: bool = False) -> tuple[pd.DataFrame, list[dict]]:
-    cfg = dict(SETTINGS[scale], size=SIZE, vocab=common.SYNTHETIC_VOCAB)
-    if quick:
-        cfg.update(QUICK)
-    n_seeds = common.positive("--seeds", seeds, cfg["seeds"])
-    (batch,), vocab, label = common.load_batches(data, 1, cfg["batch_size"], seed=0, vocab=cfg["vocab"])
+    cfg, n_seeds, batch, vocab, label = common.setup(scale, SETTINGS, QUICK, SIZE, seeds, data, quick)
     rows = []
     for enc, dec in COMBOS:
         for seed in range(1, n_seeds + 1):

@@ -293,3 +293,14 @@ def study_main(doc: str, run: Callable, figure: Callable, argv=None, *, seeds: b
     figure(df, out)
     write_claims(out, cl)
     report(out, cl, started)
+
+
+def setup(scale: str, settings: dict, quick_settings: dict, size: str, seeds: int | None, data,
+          quick: bool) -> tuple[dict, int, dict, int, str]:
+    """The shared start of a one-batch initialization study: (cfg, n_seeds, batch, vocab, data label)."""
+    cfg = dict(settings[scale], size=size, vocab=SYNTHETIC_VOCAB)
+    if quick:
+        cfg.update(quick_settings)
+    n_seeds = positive("--seeds", seeds, cfg["seeds"])
+    (batch,), vocab, label = load_batches(data, 1, cfg["batch_size"], seed=0, vocab=cfg["vocab"])
+    return cfg, n_seeds, batch, vocab, label
