@@ -24,7 +24,7 @@ from aggregate.reference import reference_rows
 from aggregate.spec import load_table, table_ids
 
 KEYS = ["dataset", "depth", "scheme", "setting", "metric"]
-COLUMNS = ["table", *KEYS, "reference", "reference_std", "reference_outcome", "regenerated",
+COLUMNS = ["table", *KEYS, "reference", "reference_std", "reference_outcome", "reference_source", "regenerated",
            "regenerated_std", "regenerated_outcome", "n_seeds", "delta", "tolerance", "verdict"]
 
 
@@ -70,13 +70,15 @@ def compare_table(table: str, scale: str, results: str) -> pd.DataFrame:
         tol = spec.tolerance.get(r["metric"])
         delta, v = cell_verdict(r, n, tol, scale)
         rows.append({"table": table, **{k: r[k] for k in KEYS}, "reference": r["value"], "reference_std": r["std"],
-                     "reference_outcome": r["outcome"], "regenerated": n["value"] if n else "",
+                     "reference_outcome": r["outcome"], "reference_source": r["reference_source"],
+                     "regenerated": n["value"] if n else "",
                      "regenerated_std": n["std"] if n else "", "regenerated_outcome": n["outcome"] if n else "",
                      "n_seeds": n["n_seeds"] if n else "", "delta": delta, "tolerance": tol, "verdict": v})
     for key, n in new_by_key.items():
         if key not in seen:
             rows.append({"table": table, **dict(zip(KEYS, labels[key])), "reference": "", "reference_std": "",
-                         "reference_outcome": "", "regenerated": n["value"], "regenerated_std": n["std"],
+                         "reference_outcome": "", "reference_source": "", "regenerated": n["value"],
+                         "regenerated_std": n["std"],
                          "regenerated_outcome": n["outcome"], "n_seeds": n["n_seeds"], "delta": None,
                          "tolerance": None, "verdict": "no reference"})
     return pd.DataFrame(rows, columns=COLUMNS)
@@ -93,13 +95,16 @@ def summary_markdown(scale: str, tables: dict[str, pd.DataFrame | None], claims:
              "## Tables", "", "| table | cells | verdicts |", "|---|---|---|"]
     for t, df in tables.items():
         lines.append(f"| {t} | not run | - |" if df is None else f"| {t} | {len(df)} | {_counts(df)} |")
-    lines += ["", "## Claims", "", "| claim | verdict | measured | detail |", "|---|---|---|---|"]
+    counts = pd.Series([c["verdict"] for c in claims]).value_counts() if claims else pd.Series(dtype=int)
+    lines += ["", "## Claims", "",
+              "holds / fails: the runs learned and agree with / contradict the paper; inconclusive: the control "
+              "(the configuration the paper says trains) did not learn, so the experiment cannot speak; "
+              "not run: nothing measured it. The full measurements are in `claims.csv` (column `figures`).", "",
+              "Verdicts: " + (", ".join(f"{v.replace('_', ' ')} {n}" for v, n in counts.items()) or "none"), "",
+              "| claim | verdict | what decided it |", "|---|---|---|"]
     for c in claims:
-        figs = json.dumps(c["figures"], sort_keys=True, default=str) if c["figures"] else "-"
-        if len(figs) > 300:  # the full figures are in claims.csv
-            figs = figs[:300] + " ... (claims.csv)"
-        detail = str(c["detail"]).replace("|", "/").replace("\n", " ")
-        lines.append(f"| {c['claim']} | {c['verdict'].replace('_', ' ')} | `{figs}` | {detail} |")
+        detail = " ".join(str(c["detail"]).replace("|", "\\|").split()) or "-"
+        lines.append(f"| {c['claim']} | **{c['verdict'].replace('_', ' ')}** | {detail} |")
     return "\n".join(lines) + "\n"
 
 
@@ -110,7 +115,7 @@ def summarize(scale: str, results: str) -> tuple[str, list[dict], bool]:
     for t in table_ids():
         path = base / "compare" / f"{t}.csv"
         tables[t] = pd.read_csv(path, dtype=str, keep_default_na=False) if path.is_file() else None
-    claims = all_verdicts(base / "tables", base / "studies")
+    claims = all_verdicts(base / "tables", base / "studies", scale, results)
     failing = any(c["verdict"] == "fails" for c in claims) or any(
         df is not None and (df["verdict"] == "fails").any() for df in tables.values())
     return summary_markdown(scale, tables, claims), claims, failing
@@ -134,8 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as e:
         print(f"aggregate.compare: {e}", file=sys.stderr)
         return 2
-    write_csv(pd.DataFrame([{**c, "figures": json.dumps(c["figures"], default=str)} for c in claims],
-                           columns=["claim", "verdict", "figures", "detail"]), out / "claims.csv")
+    write_csv(pd.DataFrame([{**c, "figures": json.dumps(c["figures"], sort_keys=True, default=str)} for c in claims],
+                           columns=["claim", "verdict", "detail", "figures", "source"]), out / "claims.csv")
     atomic_write_text(out / "summary.md", text)
     print(text)
     if args.strict and failing:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import tarfile
 from pathlib import Path
 
-from tasks.resolve import CONFIG_DIR, load_yaml
+from common.io import load_yaml
+from tasks.resolve import CONFIG_DIR
 
 
 def registry() -> dict:
@@ -44,19 +45,28 @@ def layout_problems(name: str, path: str) -> list[str]:
     if info["kind"] == "file":
         if not p.is_file():
             return [f"{path} is not a file"]
-        if p.name != "de-en.tgz":
-            return [f"{path} is not named de-en.tgz (the name of the original download)"]
+        name = info.get("file_name")
+        if name and p.name != name:
+            return [f"{path} is not named {name} (the name of the original download)"]
         if not tarfile.is_tarfile(p):
             return [f"{path} is not a (gzipped) tar archive"]
         return []
     if not p.is_dir():
         return [f"{path} is not a directory"]
+    if info.get("check"):  # a layout with alternatives: the task's own quick check (path -> problems)
+        from tasks.registry import load_object
+
+        return load_object(info["check"], f"datasets.{name}.check")(path)
     return [f"{pattern} not found under {path}" for pattern in info["required"]
             if not any(True for _ in p.glob(pattern))]
 
 
 def check_configured(datasets: dict) -> None:
     """Every dataset key that is set must point at data in the expected layout."""
+    unknown = sorted(set(datasets or {}) - set(registry()))
+    if unknown:
+        raise ValueError(f"config key datasets.{unknown[0]}: unknown dataset; expected one of "
+                         f"{sorted(registry())} (config/datasets.yaml)")
     for name, path in sorted((datasets or {}).items()):
         if path is None:
             continue

@@ -5,7 +5,9 @@
 Kinds (config/tables/<id>.yaml `figure.kind`): `bars` (one bar per scheme, grouped by
 dataset and depth; failed cells marked), `outcome` (the cells as a text grid), `hist`
 (histogram of log10 values per scheme), `lines`
-(value against `figure.x` per scheme, one panel per metric). `figure.curves: KEY` adds a
+(value against `figure.x` per scheme, one panel per metric), `panels` (the paper's panel layout,
+aggregate/panels.py), `curves` (training loss / lr / attention entropy per layer over updates from
+the runs' metrics.jsonl; one colour per setting, one line style per scheme). `figure.curves: KEY` adds a
 panel of KEY from each run's metrics.jsonl (e.g. validation loss per epoch).
 """
 from __future__ import annotations
@@ -14,6 +16,7 @@ import argparse
 import io
 import re
 import sys
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -26,6 +29,7 @@ import pandas as pd  # noqa: E402
 from aggregate.io import atomic_write_bytes, read_metrics  # noqa: E402
 from aggregate.spec import load_table, run_ids  # noqa: E402
 from aggregate.table import parse_seeds  # noqa: E402
+from tasks.runid import RunId  # noqa: E402
 
 MAX_PANELS = 6
 
@@ -70,11 +74,13 @@ def draw_bars(ax, df: pd.DataFrame) -> None:
                         va="bottom", color=f"C{j}")
             else:
                 ax.bar(x, v, width, color=f"C{j}", label=None if labelled else scheme)
+                ax.text(x, v, f"{v:.2f}", ha="center", va="bottom", fontsize=6)  # 0.00 stays visible
                 labelled = True
     ax.set_xticks([i + 0.4 - width / 2 for i in range(len(groups))], groups, fontsize=6,
                   rotation=30, ha="right")
+    ax.set_ylabel(str(df["metric"].iloc[0]) if len(df) else "")
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
 
 
 def draw_lines(ax, df: pd.DataFrame, x) -> None:
@@ -92,6 +98,11 @@ def draw_lines(ax, df: pd.DataFrame, x) -> None:
         part = part.groupby("xv", as_index=False)["v"].mean().sort_values("xv")
         ax.plot(part["xv"], part["v"], marker="o", ms=3, color=f"C{j % 10}", label=" / ".join(map(str, label)))
     ax.set_xlabel(xcol)
+    ax.set_ylabel(str(df["metric"].iloc[0]).replace("_", " "), fontsize=8)
+    if (df["xv"] == df["xv"].round()).all():  # ranks, layers, depths: integer ticks
+        from matplotlib.ticker import MaxNLocator
+
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.legend(fontsize=6)
     return None
 
@@ -104,42 +115,194 @@ def draw_hist(ax, df: pd.DataFrame) -> None:
         return _note(ax, "no positive values")
     for j, (scheme, part) in enumerate(df.groupby("scheme", sort=False)):
         ax.hist(np.log10(part["v"]), bins=30, alpha=0.5, color=f"C{j}", label=str(scheme))
-    ax.set_xlabel("log10 value")
+    metric = str(df["metric"].iloc[0]).replace("_", " ")
+    ax.set_xlabel(f"log10 {metric} (per parameter)")
+    ax.set_ylabel("parameters")
     ax.legend(fontsize=6)
     return None
 
 
+def _cell_text(value: str, outcome: str) -> str:
+    """A table cell: numbers to 2 decimals, failed runs as `failed`."""
+    if str(outcome).startswith(("failed", "not computed")):
+        return "failed" if str(outcome).startswith("failed") else "n/a"
+    try:
+        return f"{float(value):.2f}"
+    except (TypeError, ValueError):
+        return str(value)
+
+
 def draw_outcome(ax, df: pd.DataFrame) -> None:
-    cells = [[r["depth"], r["scheme"], r["metric"], str(r["value"])] for _, r in df.iterrows()]
-    if not cells:
+    """The table as the paper prints it: one row per (depth, scheme), one column per metric."""
+    if df.empty:
         return _note(ax, "empty table")
+    df = df.assign(text=[_cell_text(v, o) for v, o in zip(df["value"], df["outcome"])],
+                   row=df["depth"].astype(str) + "  " + df["scheme"].astype(str).str.replace(";", " / "))
+    once = df.groupby("metric")["row"].transform(lambda r: not r.duplicated().any())
+    df = df[once.astype(bool)]  # per-layer curves (several rows per cell) belong to line figures
+    grid = df.pivot_table(index="row", columns="metric", values="text", aggfunc="first", sort=False).fillna("")
+    ax.figure.set_size_inches(max(8.0, 2.0 + 1.6 * len(grid.columns) + 0.07 * max(map(len, grid.index))),
+                              1.2 + 0.35 * len(grid))
     ax.set_axis_off()
-    ax.table(cellText=cells, colLabels=["depth", "scheme", "metric", "value"], loc="center", fontsize=8)
+    colors = [["#f4cccc" if c in ("diverged", "failed", "yes") else "#d9ead3" if c in ("converged", "no") else "white"
+               for c in row] for row in grid.values.tolist()]
+    t = ax.table(cellText=grid.values.tolist(), rowLabels=list(grid.index), colLabels=list(grid.columns),
+                 cellColours=colors, loc="center", cellLoc="center")
+    t.auto_set_font_size(False)
+    t.set_fontsize(8)
+    t.scale(1.0, 1.6)
+    return None
 
 
 def draw_curves(ax, spec, scale: str, results: str, seeds, key: str) -> None:
     drawn = 0
-    for rid in run_ids(spec, scale, seeds):
-        rows = [r for r in read_metrics(Path(results) / scale / "runs" / rid / "metrics.jsonl") if key in r]
+    for rid in map(RunId.parse, run_ids(spec, scale, seeds)):
+        rows = [r for r in read_metrics(rid.run_dir(results, scale) / "metrics.jsonl") if key in r]
         if rows:
             xs = [r.get("epoch", r.get("step", i)) for i, r in enumerate(rows)]
-            ax.plot(xs, [r[key] for r in rows], marker=".", label=rid.split("/")[3] + " " + rid.split("/")[4])
+            ax.plot(xs, [r[key] for r in rows], marker=".", label=f"{rid.scheme} {rid.variant}")
             drawn += 1
     if not drawn:
         return _note(ax, f"no {key!r} in the runs' metrics.jsonl")
     ax.set_xlabel("epoch")
     ax.set_ylabel(key)
-    ax.legend(fontsize=6)
+    ax.set_title(f"{key} per epoch", fontsize=9)
+    ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)  # outside the data
+
+
+# ---- kind `curves`: training curves of the table's runs (Zhai 2023 Fig. 1 style) ----------------
+# figure: {kind: curves, panels: [loss, entropy], layers: [1, 6, 11], x: step, stack: encoder}
+# (read from each run's metrics.jsonl, not from the table's CSV)
+# panels: loss | nll | lr | grad_norm (train records), valid_loss (valid records), entropy (probe
+# records: one panel per entry of `layers`, 0-based layer indices of `stack`, mean over heads;
+# a layer the model lacks is replaced by its first/middle/last layer, as at tiny scale).
+# One colour per setting (variant), one line style per scheme; a run that diverged ends in an x.
+CURVE_KEYS = {"loss": ("train", "training loss (nats)"), "nll": ("train", "training NLL (nats)"),
+              "lr": ("train", "learning rate"), "grad_norm": ("train", "gradient norm"),
+              "valid_loss": ("valid", "validation loss (nats)")}
+LINE_STYLES = ("-", "--", ":", "-.", (0, (3, 1, 1, 1, 1, 1)), (0, (5, 2)))
+
+
+def _layer_entropy(entropy: dict, stack: str | None) -> dict[int, float]:
+    """{layer index: mean over heads} of one probe record's {"<stack>.<i>.<attn>": [per head]}."""
+    out = {}
+    for name, heads in (entropy or {}).items():
+        if "cross" in name:  # decoder cross-attention: not the self-attention entropy of the figure
+            continue
+        m = re.match(r"(.*?)\.?(\d+)\.(self_attn|attn|self)", name) or re.match(r"(.*?)\.?(\d+)", name)
+        if not m or (stack and m.group(1).split(".")[-1] != stack):
+            continue
+        vals = [float(h) for h in (heads if isinstance(heads, list) else [heads]) if _is_number(h)]
+        if vals:
+            out[int(m.group(2))] = float(np.mean(vals))
+    return out
+
+
+def _is_number(v) -> bool:
+    try:
+        return np.isfinite(float(v))
+    except (TypeError, ValueError):
+        return False
+
+
+def _entropy_layers(wanted: list, available: list) -> list:
+    if not available:
+        return list(wanted)
+    if wanted and all(w in available for w in wanted):
+        return list(wanted)
+    a = sorted(available)
+    return list(dict.fromkeys([a[0], a[len(a) // 2], a[-1]]))[: max(1, len(wanted) or 3)]
+
+
+def render_curves(spec, scale: str, results: str, seeds=None) -> plt.Figure:
+    fs = spec.figure
+    panels, x_key, stack = list(fs.get("panels") or ["loss", "entropy"]), fs.get("x", "step"), fs.get("stack")
+    unknown = [p for p in panels if p not in CURVE_KEYS and p != "entropy"]
+    if unknown:
+        raise ValueError(f"config/tables/{spec.id}.yaml: figure.panels {unknown} unknown; expected some of "
+                         f"{sorted(CURVE_KEYS) + ['entropy']}")
+    rids = list(dict.fromkeys(run_ids(spec, scale, seeds) + run_ids(spec, scale, seeds, key="study_runs")))
+    runs = []
+    for rid in map(RunId.parse, rids):
+        rdir = rid.run_dir(results, scale)
+        runs.append((rid, read_metrics(rdir / "metrics.jsonl"), _status(rdir)))
+    available = sorted({k for _, rows, _ in runs for r in rows if r.get("kind") == "probe"
+                        for k in _layer_entropy(r.get("entropy"), stack)})
+    layers = _entropy_layers([int(v) for v in fs.get("layers") or []], available)
+    cols = [(p, None) for p in panels if p != "entropy"]
+    if "entropy" in panels:
+        cols[panels.index("entropy"):panels.index("entropy")] = [("entropy", l) for l in layers]
+    fig, axes = plt.subplots(1, len(cols), figsize=(4.2 * len(cols), 3.8), squeeze=False)
+    settings = list(dict.fromkeys(rid.variant for rid, _, _ in runs))
+    schemes = list(dict.fromkeys(rid.scheme for rid, _, _ in runs))
+    colour = {v: f"C{i % 10}" for i, v in enumerate(settings)}
+    style = {s: LINE_STYLES[i % len(LINE_STYLES)] for i, s in enumerate(schemes)}
+    labels = {**{k: v.get("setting", k) for k, v in _variants().items()}, **spec.setting_labels}
+    handles = {}
+    for ax, (panel, layer) in zip(axes[0], cols):
+        drawn = 0
+        for rid, rows, status in runs:
+            if panel == "entropy":
+                pts = [(r.get(x_key, r.get("step")), _layer_entropy(r.get("entropy"), stack).get(layer))
+                       for r in rows if r.get("kind") == "probe"]
+            else:
+                kind, _ = CURVE_KEYS[panel]
+                pts = [(r.get(x_key, r.get("step")), r.get(panel)) for r in rows if r.get("kind") == kind]
+            pts = [(float(x), float(y)) for x, y in pts if _is_number(x) and _is_number(y)]
+            if not pts:
+                continue
+            xs, ys = zip(*pts)
+            label = f"{rid.scheme} | {labels.get(rid.variant, rid.variant)}"
+            (line,) = ax.plot(xs, ys, color=colour[rid.variant], linestyle=style[rid.scheme], lw=1.2)
+            if status == "diverged":
+                ax.plot(xs[-1], ys[-1], marker="x", ms=8, color=colour[rid.variant])
+                label += " (diverged)"
+            handles.setdefault(label, line)
+            drawn += 1
+        title = CURVE_KEYS[panel][1] if panel != "entropy" else f"attention entropy, layer {layer} (nats)"
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("update" if x_key == "step" else x_key)
+        ax.set_ylabel("nats" if panel in ("loss", "nll", "valid_loss", "entropy") else panel)
+        if not drawn:
+            _note(ax, f"no {panel} records in the runs' metrics.jsonl")
+    if handles:
+        fig.legend(list(handles.values()), list(handles), loc="center left", bbox_to_anchor=(1.0, 0.5),
+                   fontsize=7, title="scheme | setting (line style | colour)", title_fontsize=7)
+    fig.suptitle(textwrap.fill(f"{spec.title} [{scale}]", 110), fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def _status(rdir: Path) -> str:
+    import json
+
+    try:
+        return json.loads((rdir / "status.json").read_text()).get("status", "")
+    except (OSError, ValueError):
+        return ""
+
+
+def _variants() -> dict:
+    from tasks.resolve import variants
+
+    return variants()
 
 
 def render(table: str, scale: str, results: str, seeds=None) -> plt.Figure:
     spec = load_table(table)
+    if spec.figure.get("kind") == "curves":  # from the runs' metrics.jsonl, not the tidy CSV
+        return render_curves(spec, scale, results, seeds)
     df = pd.read_csv(Path(results) / scale / "tables" / f"{table}.csv", dtype=str, keep_default_na=False)
     kind, metrics = spec.figure.get("kind", "lines"), list(dict.fromkeys(df["metric"]))[:MAX_PANELS]
+    if kind == "panels":  # the paper's panel layout (aggregate/panels.py)
+        from aggregate import panels as panel_kind
+
+        return panel_kind.render(spec, df, scale)
     panels = max(1, len(metrics)) + (1 if spec.figure.get("curves") else 0)
     if kind == "outcome":
         panels = 1
-    fig, axes = plt.subplots(1, panels, figsize=(4.5 * panels, 4.5), squeeze=False)
+    fig, axes = plt.subplots(1, panels, figsize=(max(4.5 * panels, 8.0 if kind == "outcome" else 0), 4.5),
+                             squeeze=False, sharex=kind == "hist")  # Fig. 5: one log10 axis for both norms
     axes = list(axes[0])
     if kind == "outcome":
         draw_outcome(axes[0], df)
@@ -156,15 +319,27 @@ def render(table: str, scale: str, results: str, seeds=None) -> plt.Figure:
         ax.set_title(metric, fontsize=9)
     if spec.figure.get("curves"):
         draw_curves(axes[-1], spec, scale, results, seeds, spec.figure["curves"])
-    fig.suptitle(f"{spec.title} [{scale}]", fontsize=9)
+    fig.suptitle(textwrap.fill(f"{spec.title} [{scale}]", 110), fontsize=9)
     fig.tight_layout()
+    scale_note(fig, spec, scale)
     return fig
+
+
+def scale_note(fig: plt.Figure, spec, scale: str) -> None:
+    """Below the panels, what this scale changes for the table (the spec's `notes`): the setting
+    labels name the papers' recipes, the note says what a tiny or small run did instead."""
+    note = " ".join(str(getattr(spec, "notes", "") or "").split())
+    parts = re.split(r"\b(tiny|small|paper):\s*", note)
+    if len(parts) > 1:  # "tiny: ... small: ... paper: ...": the current scale's part only
+        note = dict(zip(parts[1::2], parts[2::2])).get(scale, "")
+    if scale != "paper" and note.strip():
+        fig.text(0.01, -0.02, textwrap.fill(f"{scale} scale: {note.strip()}", 160), fontsize=7, va="top", ha="left")
 
 
 def save(fig: plt.Figure, png: Path) -> None:
     for path, fmt in ((png, "png"), (png.with_suffix(".pdf"), "pdf")):
         buf = io.BytesIO()
-        fig.savefig(buf, format=fmt, dpi=120)
+        fig.savefig(buf, format=fmt, dpi=120, bbox_inches="tight")  # legends outside, titles unclipped
         atomic_write_bytes(path, buf.getvalue())
 
 

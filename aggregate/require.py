@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import sys
 
-from aggregate.spec import ENTRY_POINTS, missing_entry_points
+from aggregate.spec import entry_points, missing_entry_points
 
 
 def describe(module: str) -> str:
-    if module in ENTRY_POINTS:
-        return ENTRY_POINTS[module]
+    known = entry_points()
+    if module in known:
+        return known[module]
     if module.startswith("studies."):
         return f"the study {module.split('.', 1)[1]}"
     return "a workflow entry point"

@@ -11,15 +11,19 @@ from itertools import product
 from pathlib import Path
 
 from aggregate.studyrows import check_entry
-from tasks.resolve import CONFIG_DIR, ResolveError, load_scale, load_yaml, parse_arch, parse_scheme
+from tasks.resolve import CONFIG_DIR, load_scale, load_yaml
+from tasks.runid import RunId, RunIdError, parse_arch, parse_scheme
 
 TABLE_DIR = CONFIG_DIR / "tables"
 # Studies the workflow knows how to run (`python -m studies.<name> --scale S --out CSV`).
 STUDIES = ("xiong_gradnorm", "admin_table1_vanishing", "admin_output_change", "admin_dependency",
            "hessian_spectrum", "admin_relative_norms", "sigma_entropy")
 BLOCK_KEYS = {"task", "dataset", "archs", "schemes", "variants", "seeds"}
+OPTIONAL_BLOCK_KEYS = {"scales"}  # a block that applies at some scales only (e.g. a tiny stand-in model)
+SCALE_NAMES = ("tiny", "small", "paper")
 TABLE_KEYS = {"id", "title", "paper", "target_needs", "reference", "tolerance", "claims", "studies",
-              "scheme_label", "setting_labels", "runs", "study_runs", "study_rows", "metrics", "figure", "compare_keys"}
+              "scheme_label", "setting_labels", "runs", "study_runs", "study_data", "study_rows", "metrics", "figure",
+              "compare_keys", "notes"}
 
 
 class SpecError(ValueError):
@@ -40,10 +44,21 @@ class TableSpec:
     setting_labels: dict = field(default_factory=dict)
     runs: tuple = ()
     study_runs: tuple = ()
+    study_data: str = ""  # the dataset whose prepared data the table's studies measure on
     study_rows: tuple = ()
     metrics: tuple = ()
     compare_keys: tuple = ("dataset", "depth", "scheme", "setting", "metric")
     figure: dict = field(default_factory=dict)
+    notes: str = ""  # what the scales change for this table and why
+
+    @property
+    def study_task(self) -> str:
+        """The task the table's study rows belong to: that of study_data, else of its study runs."""
+        from aggregate.datasets import task_of
+
+        if self.study_data:
+            return task_of(self.study_data)
+        return self.study_runs[0]["task"] if self.study_runs else ""
 
 
 def table_ids() -> list[str]:
@@ -63,6 +78,13 @@ def load_table(table_id: str) -> TableSpec:
     for key in ("runs", "study_runs"):
         for i, block in enumerate(d.get(key) or []):
             _check_block(block, f"{path}: {key}[{i}]")
+    if d.get("study_data"):
+        from aggregate.datasets import describe
+
+        try:
+            describe(d["study_data"])
+        except ValueError as e:
+            raise SpecError(f"{path}: study_data: {e}") from None
     for name in d.get("studies") or []:
         if name not in STUDIES:
             raise SpecError(f"{path}: unknown study {name!r}; expected one of {list(STUDIES)}")
@@ -79,16 +101,20 @@ def load_table(table_id: str) -> TableSpec:
 
 
 def _check_block(block: dict, where: str) -> None:
-    if not isinstance(block, dict) or set(block) != BLOCK_KEYS:
+    if not isinstance(block, dict) or not BLOCK_KEYS <= set(block) <= BLOCK_KEYS | OPTIONAL_BLOCK_KEYS:
         got = sorted(block) if isinstance(block, dict) else type(block).__name__
-        raise SpecError(f"{where}: expected exactly the keys {sorted(BLOCK_KEYS)}, got {got}")
-    for arch in block["archs"]:
-        parse_arch(arch)
-    for scheme in block["schemes"]:
-        try:
+        raise SpecError(f"{where}: expected the keys {sorted(BLOCK_KEYS)} (and optionally "
+                        f"{sorted(OPTIONAL_BLOCK_KEYS)}), got {got}")
+    bad = [s for s in block.get("scales", SCALE_NAMES) if s not in SCALE_NAMES]
+    if bad:
+        raise SpecError(f"{where}: scales {bad}; expected some of {list(SCALE_NAMES)}")
+    try:
+        for arch in block["archs"]:
+            parse_arch(arch)
+        for scheme in block["schemes"]:
             parse_scheme(scheme)
-        except ResolveError as e:
-            raise SpecError(f"{where}: {e}") from None
+    except RunIdError as e:
+        raise SpecError(f"{where}: {e}") from None
 
 
 def block_seeds(block: dict, scale: str, seeds_override: list | None) -> list[int]:
@@ -100,8 +126,10 @@ def block_seeds(block: dict, scale: str, seeds_override: list | None) -> list[in
 
 
 def block_run_ids(block: dict, scale: str, seeds_override: list | None = None) -> list[str]:
+    if scale not in block.get("scales", SCALE_NAMES):
+        return []
     seeds = block_seeds(block, scale, seeds_override)
-    return [f"{block['task']}/{block['dataset']}/{a}/{s}/{v}/seed{n}"
+    return [str(RunId(block["task"], block["dataset"], a, s, v, n))
             for a, s, v, n in product(block["archs"], block["schemes"], block["variants"], seeds)]
 
 
@@ -115,18 +143,16 @@ def run_ids(spec: TableSpec, scale: str, seeds_override: list | None = None, key
     return out
 
 
-def datasets_of(spec: TableSpec) -> list[str]:
-    return sorted({b["dataset"] for b in spec.runs + spec.study_runs})
+def entry_points() -> dict[str, str]:
+    """What each entry point the workflow calls is, for "not built yet" messages."""
+    from tasks.registry import records
 
-
-# What each entry point is, for "not built yet" messages.
-ENTRY_POINTS = {
-    "tasks.translation.make_tiny": "the tiny-data generator of the translation task",
-    "tasks.translation.prepare": "the data preparation of the translation task",
-    "tasks.translation.task": "the translation task (model, batches, BLEU)",
-    "tasks.train": "the training engine",
-    "tasks.admin_profile": "Admin profiling (omega.json)",
-}
+    out = {"tasks.train": "the training engine", "tasks.admin_profile": "Admin profiling (omega.json)"}
+    for name, rec in records().items():
+        out[rec.make_tiny] = f"the tiny-data generator of the {name} task"
+        out[rec.prepare] = f"the data preparation of the {name} task"
+        out[rec.task_class.split(":")[0]] = f"the {name} task"
+    return out
 
 
 def missing_entry_points(modules: list[str]) -> list[str]:

@@ -18,17 +18,11 @@ from pathlib import Path
 import pandas as pd
 
 from aggregate import datasets as ds
-from aggregate.io import TIDY, read_json, write_csv
+from aggregate.io import TIDY, read_json, read_status, write_csv
 from aggregate.spec import TableSpec, load_table, run_ids
 from aggregate.studyrows import rows_from_study
-from tasks.resolve import parse_run_id, variants
-
-EXTRA = ["variant", "arch"]  # kept beside the tidy columns so claims can find their cells
-
-
-def depth_of(arch: str) -> str:
-    """`transformer_wmt_en_de-18L-18L` -> `18L-18L`."""
-    return arch.split("-", 1)[1] if "-" in arch else arch
+from tasks.resolve import variants
+from tasks.runid import RunId
 
 
 def scheme_label(scheme: str, style: str) -> str:
@@ -53,10 +47,8 @@ def lookup(d: dict, key: str):
 
 def read_run(results: str, scale: str, run_id: str) -> dict:
     """status.json and eval.json of one run (the workflow made them before calling us)."""
-    rdir = Path(results) / scale / "runs" / run_id
-    status = read_json(rdir / "status.json", 'the run status {"status": "ok"|"diverged", ...}')
-    if status.get("status") not in ("ok", "diverged"):
-        raise ValueError(f"{rdir / 'status.json'}: status {status.get('status')!r}; expected 'ok' or 'diverged'")
+    rdir = RunId.parse(run_id).run_dir(results, scale)
+    status = read_status(rdir / "status.json")
     ev = read_json(rdir / "eval.json", "the run's evaluation results") if status["status"] == "ok" else {}
     return {"status": status["status"], "eval": ev, "reason": status.get("reason", "")}
 
@@ -83,20 +75,33 @@ def metric_row(metric: dict, runs: list[dict]) -> dict:
                 "outcome": f"not computed: eval.json has no finite {metric['key']!r}"}
     mean, std = mean_std(values)
     outcome = "ok" if len(ok) == n else f"ok ({n - len(ok)} of {n} seeds diverged)"
-    return {"value": mean, "std": std, "outcome": outcome, "n_seeds": len(values)}
+    return {"value": mean, "std": std, "outcome": outcome, "n_seeds": len(values), **metric_extras(metric, ok)}
+
+
+def metric_extras(metric: dict, ok: list[dict]) -> dict:
+    """Columns a metric carries beside its value, from its table spec: `definition` (what the
+    number is, e.g. tokenized BLEU) and `extra` {column: eval.json key} (e.g. the detokenized
+    sacreBLEU and its signature): numbers are averaged over the seeds, strings listed once."""
+    out = {"metric_definition": metric["definition"]} if metric.get("definition") else {}
+    for column, key in (metric.get("extra") or {}).items():
+        found = [lookup(r["eval"], key) for r in ok]
+        nums = [float(v) for v in found if isinstance(v, (int, float)) and math.isfinite(float(v))]
+        texts = sorted({str(v) for v in found if isinstance(v, str) and v})
+        out[column] = statistics.fmean(nums) if nums else " / ".join(texts)
+    return out
 
 
 def run_rows(spec: TableSpec, scale: str, results: str, seeds) -> list[dict]:
     cells: dict[tuple, list[dict]] = {}
     for rid in run_ids(spec, scale, seeds):
-        p = parse_run_id(rid)
-        key = (p["task"], p["dataset"], p["arch"], p["scheme"], p["variant"])
+        p = RunId.parse(rid)
+        key = (p.task, p.dataset, p.arch, p.scheme, p.variant)
         cells.setdefault(key, []).append(read_run(results, scale, rid))
     labels = {**{k: v.get("setting", k) for k, v in variants().items()}, **spec.setting_labels}
     rows = []
     for (task, dataset, arch, scheme, variant), runs in cells.items():
         base = {"paper": spec.paper, "table": spec.id, "task": task,
-                "dataset": ds.describe(dataset)["label"], "depth": depth_of(arch),
+                "dataset": ds.describe(dataset)["label"], "depth": arch.split("-", 1)[1],
                 "scheme": scheme_label(scheme, spec.scheme_label), "setting": labels.get(variant, variant),
                 "variant": variant, "arch": arch}
         for metric in spec.metrics:
@@ -104,9 +109,19 @@ def run_rows(spec: TableSpec, scale: str, results: str, seeds) -> list[dict]:
     return rows
 
 
+def study_dataset_label(spec: TableSpec, scale: str = "paper") -> str:
+    """Label of the dataset a table's studies measure on: `study_data`, else the one dataset of
+    the runs its studies read at `scale` ("" when neither names exactly one)."""
+    names = {spec.study_data} if spec.study_data else {
+        RunId.parse(r).dataset for r in run_ids(spec, scale, None, "study_runs")}
+    return ds.describe(names.pop())["label"] if len(names) == 1 else ""
+
+
 def study_rows(spec: TableSpec, scale: str, results: str) -> list[dict]:
-    """Rows from the table's studies: through its `study_rows` entries, or as-is when tidy."""
+    """Rows from the table's studies: through its `study_rows` entries, or as-is when tidy.
+    A row whose entry renders no dataset gets the table's study dataset (study_dataset_label)."""
     rows = []
+    label = study_dataset_label(spec, scale)
     for name in spec.studies:
         path = Path(results) / scale / "studies" / f"{name}.csv"
         if not path.is_file():
@@ -115,14 +130,15 @@ def study_rows(spec: TableSpec, scale: str, results: str) -> list[dict]:
         entries = [e for e in spec.study_rows if e["study"] == name]
         if entries:
             for entry in entries:
-                rows += [{**row, "paper": spec.paper, "table": spec.id, "task": "translation"}
+                rows += [{**row, "paper": spec.paper, "table": spec.id, "task": spec.study_task,
+                          "dataset": row.get("dataset") or label}
                          for row in rows_from_study(df, entry, str(path))]
             continue
         missing = {"metric", "value"} - set(df.columns)
         if missing:
             raise ValueError(f"{path}: missing columns {sorted(missing)} and config/tables/{spec.id}.yaml "
                              f"has no study_rows entry for {name}; expected tidy columns {TIDY}")
-        defaults = {"paper": spec.paper, "table": spec.id, "task": "translation", "dataset": "",
+        defaults = {"paper": spec.paper, "table": spec.id, "task": spec.study_task, "dataset": label,
                     "depth": "", "scheme": "", "setting": name, "std": None, "outcome": "ok", "n_seeds": None}
         rows += [{**defaults, **r} for r in df.to_dict("records")]
     return rows

@@ -25,18 +25,19 @@ from tasks.engine.loop import Trainer
 
 def bench_cfg(family: str, size: str, max_tokens: int) -> RunConfig:
     return RunConfig.from_dict({
-        "task": "toy", "seed": 1, "data": {"max_tokens": max_tokens},
+        "task": "toy", "seed": 1, "batching": {"max_tokens": max_tokens},
         "model": {"family": family, "size": size, "encoder_scheme": "pre_ln", "decoder_scheme": None},
         "optim": {"name": "adam", "lr": 1e-4},
         "schedule": {"name": "inverse_sqrt", "warmup_updates": 100, "warmup_init_lr": 1e-7},
         "train": {"max_updates": 10**9, "log_every": 100, "checkpoint_every": 10**9},
-        "eval": {"avg_last": 1},
     })
 
 
 def batches(trainer: Trainer, n: int) -> list[dict]:
     """n training batches (cycling over epochs), already on the device."""
-    stream = itertools.chain.from_iterable(trainer.task.train_batches(e) for e in itertools.count(1))
+    task = trainer.task
+    stream = itertools.chain.from_iterable((task.build_batch(b, e) for b in task.epoch_batches(e))
+                                           for e in itertools.count(1))
     return [move_to(b, trainer.device) for b in itertools.islice(stream, n)]
 
 

@@ -43,7 +43,7 @@ def make_inputs(family: str, batch: int, device):
         return (src, src.clone()), 2 * src.numel()
     if family == "vit":
         return (torch.randn(batch, 3, 224, 224, device=device),), batch
-    if family == "asr":  # 15 s utterances, 80 filterbanks (SPEC 1.6)
+    if family == "asr":  # 15 s utterances, 80 filterbanks (docs/recipes.md §8)
         return (torch.randn(batch, 1500, 80, device=device), torch.full((batch,), 1500, device=device)), batch * 1500
     toks = torch.randint(4, 1000, (batch, 512), device=device)
     return (toks,), toks.numel()

@@ -95,7 +95,7 @@ def train_speed(model, batch, steps: int, device, autocast) -> float:
         t0 = time.perf_counter()
         with autocast():
             logits = model(batch["src"], batch["prev"])
-        loss, _ = label_smoothed_nll(logits, batch["tgt"], 0.1)
+        loss, _ = label_smoothed_nll(logits, batch["tgt"], 0.1, ignore_index=1)
         (loss / batch["ntokens"]).backward()
         opt.step()
         opt.zero_grad(set_to_none=True)

@@ -21,7 +21,13 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-PAPER_DATASETS = ("iwslt14_de_en", "wmt14_en_de", "wmt14_en_fr")
+
+
+def paper_datasets() -> list[str]:
+    """The datasets the paper scale requires (their task's `data: real` in config/scales/paper.yaml)."""
+    reg = yaml.safe_load((REPO / "config" / "datasets.yaml").read_text())
+    tasks = yaml.safe_load((REPO / "config" / "scales" / "paper.yaml").read_text())["tasks"]
+    return [name for name, info in reg.items() if (tasks.get(info["task"]) or {}).get("data") == "real"]
 
 
 def _stand_in_path(root: Path, pattern: str) -> Path:
@@ -33,18 +39,21 @@ def make_stand_in_datasets(root: Path) -> dict[str, str]:
     """Empty files in the expected layouts; returns the `datasets:` config mapping."""
     reg = yaml.safe_load((REPO / "config" / "datasets.yaml").read_text())
     out = {}
-    for name in PAPER_DATASETS:
+    for name in paper_datasets():
         info, base = reg[name], Path(root) / name
         if info["kind"] == "file":
-            member = base / "de-en" / "train.tags.de-en.de"
+            member = base / "content" / "stand-in.txt"
             member.parent.mkdir(parents=True, exist_ok=True)
             member.write_text("stand-in\n")
-            archive = base / "de-en.tgz"
+            archive = base / info.get("file_name", f"{name}.tgz")
             with tarfile.open(archive, "w:gz") as tar:
-                tar.add(member.parent, arcname="de-en")
+                tar.add(member.parent, arcname="content")
             out[name] = str(archive)
             continue
-        for pattern in info["required"]:
+        base.mkdir(parents=True, exist_ok=True)
+        # `stand_in` (config/datasets.yaml): files that make the layout check pass when `required`
+        # globs alone cannot say it (a layout with alternatives)
+        for pattern in list(info["required"]) + list(info.get("stand_in") or []):
             path = _stand_in_path(base, pattern)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text("")

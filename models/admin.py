@@ -2,7 +2,7 @@
 
 Admin's residual: b_i = x_{i-1} * omega_i + f_i(x_{i-1}), x_i = LN(b_i)  (Post-LN only).
 
-Profiling rule (SPEC 2.2, the reference code's `adaptive-profiling`): one training batch,
+Profiling rule (docs/methods.md §3.2, the reference code's `adaptive-profiling`): one training batch,
 forward + backward, dropout on. Per stack a running value starts at 1.0; walking the
 sublayers in forward order:
     omega_i := running;   running := sqrt(Var[x_{i-1} * omega_i] + Var[f_i(x_{i-1})])
@@ -82,7 +82,7 @@ def _update_running(stack: str, running: dict):
 
 
 def admin_torch_omega(n_sublayers: int, kind: str = "O(logn)") -> float:
-    """Profiling-free omega of admin-torch (SPEC 2.3), N = residual sublayers of the stack."""
+    """Profiling-free omega of admin-torch (docs/methods.md §3.3), N = residual sublayers of the stack."""
     n = n_sublayers
     if kind == "O(logn)":
         return math.sqrt((n + 1) / math.log(n + 1) - 1)
@@ -150,7 +150,7 @@ def _input_linears(fn: nn.Module) -> list[nn.Linear]:
 def fold_admin(model: nn.Module) -> nn.Module:
     """A copy of `model` where every omega is folded into the preceding LayerNorm (or the stack's
     input scale for the first sublayer) and the input columns of the sublayer's first linear
-    maps: an exactly equivalent plain Post-LN network (SPEC 2.4)."""
+    maps: an exactly equivalent plain Post-LN network (docs/methods.md §3.4)."""
     model = copy.deepcopy(model)
     with torch.no_grad():
         for stack in model.stacks().values():
@@ -173,6 +173,3 @@ def fold_admin(model: nn.Module) -> nn.Module:
             stack.scheme = SCHEMES["post_ln"]
     return model
 
-
-def omega_parameters(model: nn.Module) -> list[Omega]:
-    return [m for m in model.modules() if isinstance(m, Omega)]

@@ -1,4 +1,4 @@
-"""CTC speech encoder of the sigma-reparam speech recipe (SPEC 1.6).
+"""CTC speech encoder of the sigma-reparam speech recipe (docs/recipes.md §8).
 
 feats (B, T, 80) log-mel filterbanks at 10 ms -> per-utterance normalisation over valid
 frames -> Conv1d(k=7, stride=3, 'same' padding) to 2d channels + GLU -> dropout -> CAPE
@@ -68,8 +68,12 @@ class ASREncoder(nn.Module):
         self.norm = LengthMaskedNorm()
         self.conv = nn.Conv1d(size.n_mels, 2 * d, size.conv_kernel, stride=size.conv_stride,
                               padding=size.conv_kernel // 2)
+        # Reference front-end init: kernel lecun_uniform U(+-sqrt(3 / fan_in)), fan_in = 80 * 7; the bias
+        # keeps PyTorch's U(+-sqrt(1 / fan_in)), as the reference. Never sigma-reparametrised (below).
+        nn.init.uniform_(self.conv.weight, -math.sqrt(3.0 / (size.n_mels * size.conv_kernel)),
+                         math.sqrt(3.0 / (size.n_mels * size.conv_kernel)))
         self.front_drop = nn.Dropout(size.dropout)
-        # Dropout on attention probabilities and after the ReLU, none on sublayer outputs (SPEC 1.6).
+        # Dropout on attention probabilities and after the ReLU, none on sublayer outputs (docs/recipes.md §8).
         spec = LayerSpec(dim=d, heads=size.heads, ffn_dim=size.mlp_dim, dropout=0.0, attn_dropout=size.dropout,
                          act_dropout=size.dropout, bias=False, grouping="qk_v", layer_drop=size.layer_drop)
         self.encoder = Stack(spec, scheme, size.layers)

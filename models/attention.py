@@ -1,9 +1,11 @@
 """Multi-head attention: fused SDPA on ordinary steps, explicit probabilities only for probes.
 
 Shapes: queries x (B, Tq, D), keys/values kv (B, Tk, D); heads H, head dim Dh = D // H.
-Padding masks are bool with True = padding. Causal attention assumes right padding (a valid
-query never sees a padded key because pads come after it), which is how every family here
-lays out its batches.
+Padding masks are bool with True = padding. Causal self-attention masks padded keys as well
+as future ones, as fairseq's decoder does (`MultiheadAttention` gets both `attn_mask` and
+`key_padding_mask`): with right padding a real query never sees a pad anyway, but a padded
+query would, and Admin profiling takes variances over padded positions too (TC's rule), so
+the padded rows must equal the reference's for the profiled omega to equal it.
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 # How the input projections are grouped into Linear modules. The grouping matters for
-# sigma-reparam, which normalises each Linear as one matrix (SPEC 1.2, 1.6):
+# sigma-reparam, which normalises each Linear as one matrix (docs/methods.md §2.3):
 #   separate: q_proj, k_proj, v_proj            (fairseq)
 #   fused:    qkv_proj                          (timm ViT, Zhai 2023 vision recipe)
 #   qk_v:     qk_proj, v_proj                   (Zhai 2023 speech recipe, disjoint_type=1)
@@ -70,10 +72,14 @@ class Attention(nn.Module):
         q, k, v = p["q"], p["k"], p["v"]
         drop = self.dropout if self.training else 0.0
         if self.probe is None:
-            mask = None
-            if key_padding_mask is not None and not self.causal:
-                mask = ~key_padding_mask[:, None, None, :]  # SDPA: True = may attend
-            o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=drop, is_causal=self.causal)
+            mask, causal = None, self.causal
+            if key_padding_mask is not None:
+                mask = ~key_padding_mask[:, None, None, :]  # SDPA: True = may attend, (B,1,1,Tk)
+                if causal:  # SDPA takes one mask or is_causal, not both: combine them (B,1,Tq,Tk)
+                    tq, tk = q.shape[-2], k.shape[-2]
+                    mask = mask & torch.ones(tq, tk, dtype=torch.bool, device=q.device).tril()
+                    causal = False
+            o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=drop, is_causal=causal)
         else:
             o = self._explicit(q, k, v, key_padding_mask, query_padding_mask, drop)
         b, _, t, _ = o.shape

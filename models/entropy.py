@@ -1,4 +1,4 @@
-"""Attention entropy (Zhai et al. 2023, SPEC 1.4) and its lower bound (Theorem 3.1, SPEC 1.5).
+"""Attention entropy (Zhai et al. 2023, docs/methods.md §4.1) and its lower bound (Theorem 3.1, docs/methods.md §4.2).
 
 Pure functions in fp32/fp64, no modules. `models.probes` calls `attention_entropy` on the
 explicit attention probabilities of a probe step; the studies use the bound to compare the
@@ -48,7 +48,7 @@ def _check_mask(mask: torch.Tensor, shape: tuple[int, int], name: str) -> None:
 
 
 def entropy_lower_bound(s, T: int) -> torch.Tensor:
-    """Theorem 3.1 of Zhai et al. 2023 (SPEC 1.5; statement from a secondary source, [U]):
+    """Theorem 3.1 of Zhai et al. 2023 (docs/methods.md §4.2; statement from a secondary source, [U]):
     every attention row over T keys with logit scale s has entropy (nats) at least
 
         log(1 + (T-1) beta) + s sqrt(T(T-1)) beta / (1 + (T-1) beta),  beta = exp(-s sqrt(T/(T-1))).
@@ -78,7 +78,7 @@ def logit_spectral_scale(X: torch.Tensor, W_q: torch.Tensor, W_k: torch.Tensor,
     X: (T, d) one sequence; W_q, W_k: (d, n_a) one head's query/key projections; `scale` is the
     logit scale (1/sqrt(n_a) in a standard attention head). logit_ij = scale x_i^T W_q W_k^T x_j,
     so the matrix that counts is W_q W_k^T (it has the same spectral norm as the W_K W_Q^T of
-    SPEC 1.5). Returns a 0-dim tensor.
+    docs/methods.md §4.2). Returns a 0-dim tensor.
     """
     if X.dim() != 2 or W_q.dim() != 2 or W_q.shape != W_k.shape or W_q.shape[0] != X.shape[1]:
         raise ValueError(f"expected X (T, d) and W_q, W_k (d, n_a), got {tuple(X.shape)}, "

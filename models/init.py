@@ -1,10 +1,13 @@
 """Weight initialisation of each recipe, and the sigma-reparam conversion that follows it.
 
-Modes (SPEC 4.1, 2.2, 5, 1.6):
+Modes (docs/methods.md §5, §3.2, docs/recipes.md §7, §8):
   xavier  : every Linear xavier_uniform, zero bias (fairseq 0.9 as used by Admin; Xiong's
             Theorem 1 assumption; torch.nn.Transformer). Separate q/k/v projections use gain
             1/sqrt(2), which equals xavier on the fused (3d x d) in_proj of fairseq 0.9.
-  fairseq : current fairseq: attention as above, FFN keeps PyTorch's default Linear init.
+  fairseq : fairseq 0.12 (`MultiheadAttention.reset_parameters`): q/k/v weights xavier with
+            gain 1/sqrt(2) but their biases left at PyTorch's default U(+-1/sqrt(fan_in));
+            out_proj xavier with zero bias; FFN fc1/fc2 keep PyTorch's default Linear init
+            (Kaiming-uniform weight, uniform bias). Used by the fairseq-upstream recipes.
   timm    : trunc_normal(std 0.02), zero bias (ViT / DeiT).
   torch   : PyTorch's default Linear init, U(+-1/sqrt(fan_in)) (speech recipe's plain layers).
 Sigma-reparam layers are converted *after* the family init, so a scheme comparison changes
@@ -35,12 +38,21 @@ def _trunc_normal(linear: nn.Module, std: float = 0.02) -> None:
         nn.init.zeros_(linear.bias)
 
 
+def _torch_default_bias(linear: nn.Linear) -> None:
+    """PyTorch's nn.Linear bias init, U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
+    if linear.bias is not None:
+        bound = 1.0 / math.sqrt(linear.in_features)
+        nn.init.uniform_(linear.bias, -bound, bound)
+
+
 def init_attention(attn: Attention, mode: str) -> None:
     for name, parts in attn.groups:
         lin = getattr(attn, name)
         if mode in ("xavier", "fairseq"):
             # xavier on the rows of one projection as if it were a slice of a fused (3d x d) matrix
             _xavier(lin, gain=math.sqrt((lin.in_features + lin.out_features) / (lin.in_features + 3 * attn.dim)))
+            if mode == "fairseq":  # fairseq 0.12 re-inits only the q/k/v weights, not their biases
+                _torch_default_bias(lin)
         elif mode == "timm":
             _trunc_normal(lin)
     if mode in ("xavier", "fairseq"):
@@ -69,7 +81,7 @@ def init_module(module: nn.Module, mode: str) -> None:
 def reparametrise(module: nn.Module, gamma_init: str = "sigma", init_std: float | None = None) -> nn.Module:
     """Replace every nn.Linear / nn.Conv2d / nn.Conv1d under `module` by its sigma-reparam form.
 
-    Embeddings are untouched (SPEC 1.7). Call on the parts a scheme covers (a stack, a head).
+    Embeddings are untouched (docs/methods.md §2.3). Call on the parts a scheme covers (a stack, a head).
     """
     from models.sigma_reparam import SigmaReparamConv1d, SigmaReparamConv2d, SigmaReparamLinear
 

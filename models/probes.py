@@ -2,9 +2,9 @@
 
 Each probe is a function called at initialisation or every N training steps:
   attention_entropy   per layer and head, natural log, fp32, padded keys masked, padded queries
-                      excluded (Zhai 2023 Sec. 3; SPEC 1.4)
+                      excluded (Zhai 2023 Sec. 3; docs/methods.md §4.1)
   spectral_norms      ||W||_2 of every weight matrix (effective W_hat for sigma-reparam layers)
-  qk_spectral_norms   ||W_Q^h W_K^h^T||_2 per head, the sigma of Theorem 3.1 (SPEC 1.5)
+  qk_spectral_norms   ||W_Q^h W_K^h^T||_2 per head, the sigma of Theorem 3.1 (docs/methods.md §4.2)
   grad_norms / update_norms   per-parameter norms (Liu 2020 Fig. 5 takes them relative to the max)
   omega_stats         Admin omega per sublayer
   residual_dependency beta_{i,j} of Liu 2020 Sec. 4

@@ -17,6 +17,11 @@ class Scheme:
     final_norm: bool  # LN after the last layer of the stack (Pre-LN stacks)
     admin_omega: bool  # x_i = LN(x_{i-1} * omega_i + f_i(x_{i-1}))     (Liu 2020, eq. 6)
     sigma_reparam: bool  # every Linear/Conv of the stack is W_hat = gamma * W / sigma(W) (Zhai 2023)
+    # Zhai 2023 Table 1 ablations (ViT): gamma frozen at 1, i.e. plain spectral normalisation
+    # W / sigma(W) (Miyato 2018); and weight normalisation g * V / ||V|| per output row
+    # (Salimans & Kingma 2016) of every Linear/Conv the sigma-reparam recipe would convert.
+    fixed_gamma: bool = False
+    weight_norm: bool = False
 
     @property
     def has_layernorm(self) -> bool:
@@ -29,11 +34,17 @@ SCHEMES: dict[str, Scheme] = {
         Scheme("post_ln", pre_norm=False, post_norm=True, final_norm=False, admin_omega=False, sigma_reparam=False),
         Scheme("pre_ln", pre_norm=True, post_norm=False, final_norm=True, admin_omega=False, sigma_reparam=False),
         Scheme("admin", pre_norm=False, post_norm=True, final_norm=False, admin_omega=True, sigma_reparam=False),
-        # The ViT recipe of Zhai 2023: every LayerNorm removed (SPEC 1.2).
+        # The ViT recipe of Zhai 2023: every LayerNorm removed (docs/methods.md §2.3).
         Scheme("sigma_reparam", pre_norm=False, post_norm=False, final_norm=False, admin_omega=False, sigma_reparam=True),
-        # The speech recipe of Zhai 2023: "post spectral", Post-LN kept (SPEC 1.6).
+        # The speech recipe of Zhai 2023: "post spectral", Post-LN kept (docs/methods.md §2.3).
         Scheme("sigma_reparam_post_ln", pre_norm=False, post_norm=True, final_norm=False, admin_omega=False, sigma_reparam=True),
         Scheme("sigma_reparam_pre_ln", pre_norm=True, post_norm=False, final_norm=True, admin_omega=False, sigma_reparam=True),
+        # Zhai 2023 Table 1 (ViT-B) ablations: spectral normalisation without the learned gamma
+        # (no LN, as sigma_reparam), and weight normalisation with Pre-LN.
+        Scheme("spectral_norm_no_gamma", pre_norm=False, post_norm=False, final_norm=False, admin_omega=False,
+               sigma_reparam=True, fixed_gamma=True),
+        Scheme("weight_norm_pre_ln", pre_norm=True, post_norm=False, final_norm=True, admin_omega=False,
+               sigma_reparam=False, weight_norm=True),
     ]
 }
 

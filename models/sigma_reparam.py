@@ -2,7 +2,7 @@
 
 sigma(W) is the spectral norm of the weight (for a conv: of the kernel reshaped to an
 (out, in*k) matrix), tracked by one power-iteration step per forward from a stored unit
-vector `u` (SPEC 1.1 / 1.8). gamma is a learnable scalar, so the spectral norm of W_hat is
+vector `u` (docs/methods.md §2.1). gamma is a learnable scalar, so the spectral norm of W_hat is
 exactly |gamma| and its growth is decoupled from the width of W (the paper's Prop. 3.2).
 
 Per forward (train and eval):
@@ -11,12 +11,15 @@ Per forward (train and eval):
   2. sigma = v^T W u'  WITH gradient through W (u', v constants, d sigma / dW = v u'^T);
      stored into the `sigma` buffer (detached) in train mode only
   3. W_hat = gamma * W / sigma, then the plain linear / conv with W_hat.
-Steps 1-3 run in fp32 even under autocast (SPEC 1.8: sigma and W_hat in fp32 under AMP).
+Steps 1-3 run in fp32 even under autocast (docs/methods.md §2.1: sigma and W_hat in fp32 under AMP).
+SigmaReparamLinear runs these steps as one autograd node (models.sigma_reparam_fast: sigma =
+|W^T v|, closed-form backward; the same function and gradients to fp32 rounding, ~1/3 the
+weight-sized passes); `fast = False` keeps the plain graph written out here.
 
-Two gamma initialisations exist in the official code (SPEC 1.3): "sigma" (gamma = sigma(W0),
+Two gamma initialisations exist in the official code (docs/methods.md §2.2): "sigma" (gamma = sigma(W0),
 the PyTorch vision/MT/LM code; the layer equals the plain layer at init) and "one" (gamma = 1,
 the JAX speech code; W_hat starts with spectral norm 1). sigma and gamma are kept in separate
-storage (the reference's buffer aliasing, SPEC 1.1 quirk (b), is deliberately not reproduced).
+storage (the reference's buffer aliasing, docs/methods.md §2.1, reference-code quirks, is deliberately not reproduced).
 
 Note: activation checkpointing re-runs the forward and would advance `u` twice per step.
 """
@@ -28,6 +31,8 @@ import math
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from models.sigma_reparam_fast import SigmaLinearFn, power_step
 
 GAMMA_INITS = ("sigma", "one")
 
@@ -53,7 +58,7 @@ class _SigmaReparam(nn.Module):
                 # nn.Linear / nn.ConvNd default: kaiming_uniform(a=sqrt 5) = U(+-1/sqrt(fan_in)).
                 nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
             else:
-                # SR vision code: trunc_normal with the *absolute* cutoffs +-2 (SPEC 1.1), which at
+                # SR vision code: trunc_normal with the *absolute* cutoffs +-2 (docs/methods.md §2.1), which at
                 # std 0.02 (or the speech std 0.1) is in effect a plain normal.
                 nn.init.trunc_normal_(self.weight, mean=0.0, std=init_std, a=-2.0, b=2.0)
             if self.bias is not None:
@@ -157,10 +162,28 @@ class SigmaReparamLinear(_SigmaReparam):
         _take_over(layer, linear)
         return layer
 
+    # True: the forward and backward of models.sigma_reparam_fast (one autograd node, 2 mat-vecs
+    # per power step, ~2 weight passes in backward). False: the plain autograd graph below, the
+    # reference it is tested against (same outputs, gradients and trajectory to fp32 rounding).
+    fast: bool = True
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x W_hat^T = (x W^T) * (gamma / sigma): the same function without materialising W_hat,
-        # which saves a weight-sized multiply (and its copy) per forward and backward.
         device_type = self.weight.device.type
+        if self.fast:
+            autocast_on = torch.is_autocast_enabled(device_type)
+            dtype = torch.get_autocast_dtype(device_type) if autocast_on else x.dtype
+            pending = getattr(self, "_pending", None)  # set by enable_batched_power_steps
+            if pending is not None:  # this forward's power step, already done (and stored)
+                v, u_new, sigma = pending
+                self._pending = None
+            else:
+                v, u_new, sigma = power_step(self.weight, self.u)
+                if self.training:
+                    with torch.no_grad():
+                        self.u.copy_(u_new)
+                        self.sigma.copy_(sigma.reshape(1))
+            return SigmaLinearFn.apply(x, self.weight, self.bias, self.gamma, v, u_new, sigma, dtype)
+        # x W_hat^T = (x W^T) * (gamma / sigma): the same function without materialising W_hat.
         with torch.autocast(device_type=device_type, enabled=False):
             _, sigma = self._power_step_and_sigma(update=self.training)
             scale = (self.gamma.float() / sigma).reshape(())  # 0-dim fp32: keeps the output dtype
@@ -329,7 +352,7 @@ def _fold_layer(layer: _SigmaReparam) -> nn.Module:
 
 def fold_sigma_reparam(module: nn.Module) -> nn.Module:
     """A deep copy of `module` in which every sigma-reparam layer is a plain nn.Linear /
-    nn.Conv2d / nn.Conv1d with weight gamma * W / sigma (SPEC 1.8: fold for inference).
+    nn.Conv2d / nn.Conv1d with weight gamma * W / sigma (docs/methods.md §2.1: fold for inference).
 
     The folded network computes what the original computes in eval mode; the original is
     left untouched.

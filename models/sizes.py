@@ -1,4 +1,4 @@
-"""Named sizes of every model family (SPEC 4.1, 4.7, 5, 1.6; HYPERPARAMS.csv).
+"""Named sizes of every model family (docs/methods.md §5, docs/recipes.md §6, §7, §8).
 
 A size is a frozen dataclass; `resolve_size(family, name, **overrides)` applies keyword
 overrides, and an override that is not a field of the size fails naming the valid fields.
@@ -38,7 +38,7 @@ class ViTSize:
     init: str = "timm"
     sigma_gamma_init: str = "sigma"  # vision code: gamma = sigma(W0)
     sigma_init_std: float | None = 0.02  # vision code re-inits every converted layer
-    patch_init_std: float | None = 0.02  # ViT-L: 0.02 * 0.125 (conv_init_gain, SPEC 1.2)
+    patch_init_std: float | None = 0.02  # ViT-L: 0.02 * 0.125 (conv_init_gain, docs/methods.md §2.3)
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ class ASRSize:
     layers: int = 36
     heads: int = 4
     mlp_dim: int = 3072
-    dropout: float = 0.3  # on attention probabilities and after the ReLU (SPEC 1.6)
+    dropout: float = 0.3  # on attention probabilities and after the ReLU (docs/recipes.md §8)
     layer_drop: float = 0.3
     conv_kernel: int = 7
     conv_stride: int = 3
@@ -73,11 +73,21 @@ class LMSize:
     init: str = "xavier"
     sigma_gamma_init: str = "sigma"
     sigma_init_std: float | None = None
+    # Adaptive input / adaptive softmax (Baevski & Auli 2019; fairseq transformer_lm_wiki103):
+    # vocabulary bands cut at adaptive_cutoffs (cutoffs >= V are dropped), band i of dimension
+    # embed_dim / adaptive_factor^i; tied input/output weights and projections (models/lm.py).
+    adaptive_input: bool = False
+    adaptive_softmax: bool = False
+    adaptive_cutoffs: tuple[int, ...] = (20000, 60000)
+    adaptive_factor: float = 4.0
+    adaptive_softmax_dropout: float = 0.0
+    tie_adaptive_weights: bool = True
+    tie_adaptive_proj: bool = True
 
 
 SIZES: dict[str, dict[str, object]] = {
     "translation": {
-        # fairseq transformer_iwslt_de_en / transformer_wmt_en_de / vaswani big (SPEC 4.1)
+        # fairseq transformer_iwslt_de_en / transformer_wmt_en_de / vaswani big (docs/methods.md §5)
         "transformer_iwslt_de_en": TranslationSize(ffn_dim=1024, heads=4),
         "transformer_wmt_en_de": TranslationSize(),
         "transformer_wmt_en_de_big": TranslationSize(embed_dim=1024, ffn_dim=4096, heads=16, dropout=0.3,
@@ -99,8 +109,10 @@ SIZES: dict[str, dict[str, object]] = {
         "asr_tiny": ASRSize(embed_dim=64, layers=2, heads=4, mlp_dim=128, layer_drop=0.0, dropout=0.0),
     },
     "lm": {
-        # transformer_lm_wiki103 dimensions (SPEC 4.7); adaptive input/softmax are not used here
-        "lm_wiki103": LMSize(),
+        # fairseq transformer_lm_wiki103 (docs/recipes.md §6): adaptive input and softmax 20000/60000, factor 4,
+        # tied weights and projections, adaptive softmax dropout 0.2. fairseq also drops the final
+        # LayerNorm of its (always Pre-LN) stack; here the scheme decides the final norm.
+        "lm_wiki103": LMSize(adaptive_input=True, adaptive_softmax=True, adaptive_softmax_dropout=0.2),
         "lm_small": LMSize(embed_dim=512, ffn_dim=2048, layers=6, dropout=0.1, attn_dropout=0.0,
                            act_dropout=0.0, max_positions=512),
         "lm_tiny": LMSize(embed_dim=64, ffn_dim=128, heads=4, layers=2, dropout=0.0, attn_dropout=0.0,

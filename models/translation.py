@@ -1,4 +1,4 @@
-"""Encoder-decoder translation model with fairseq semantics (SPEC 4.1).
+"""Encoder-decoder translation model with fairseq semantics (docs/methods.md §5).
 
 Tokens: pad = 1, eos = 2 (fairseq dictionary). Inputs are right-padded.
   x = sqrt(d) * E[tokens] + PE(positions), then dropout; PE is fairseq's sinusoid:
@@ -13,12 +13,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from common.tokens import EOS, PAD  # fairseq ids
 from models.init import init_module, reparametrise
 from models.scheme import Scheme
 from models.sizes import TranslationSize
 from models.stack import LayerSpec, Stack
 
-PAD, EOS = 1, 2
+
 SHARE_MODES = ("all", "decoder", "none")
 
 

@@ -1,8 +1,8 @@
 """Vision Transformer (ViT-S/B/L 16): patch embedding, cls token, learned positions, head.
 
-Layout follows timm's VisionTransformer as used by DeiT (SPEC 5): fused qkv with bias, GELU
+Layout follows timm's VisionTransformer as used by DeiT (docs/recipes.md §7): fused qkv with bias, GELU
 MLP, LayerNorm eps 1e-6, stochastic depth, classification from the cls token. Under the
-`sigma_reparam` scheme (Zhai 2023 vision recipe, SPEC 1.2) the patch-embedding convolution
+`sigma_reparam` scheme (Zhai 2023 vision recipe, docs/methods.md §2.3) the patch-embedding convolution
 and the head are reparametrised as well, and there is no LayerNorm anywhere.
 """
 from __future__ import annotations
@@ -41,9 +41,22 @@ class ViT(nn.Module):
         nn.init.trunc_normal_(self.head.weight, std=0.02, a=-2.0, b=2.0)
         nn.init.zeros_(self.head.bias)
         if scheme.sigma_reparam:
-            reparametrise(self.encoder, size.sigma_gamma_init, size.sigma_init_std)
-            self.head = reparametrise(self.head, size.sigma_gamma_init, size.sigma_init_std)
-            self.patch_embed = reparametrise(self.patch_embed, size.sigma_gamma_init, size.patch_init_std)
+            # fixed_gamma (spectral normalisation ablation): gamma = 1 and not trained, W_hat = W / sigma(W).
+            gamma_init = "one" if scheme.fixed_gamma else size.sigma_gamma_init
+            reparametrise(self.encoder, gamma_init, size.sigma_init_std)
+            self.head = reparametrise(self.head, gamma_init, size.sigma_init_std)
+            self.patch_embed = reparametrise(self.patch_embed, gamma_init, size.patch_init_std)
+            if scheme.fixed_gamma:  # gamma becomes a constant buffer (kept in the state dict)
+                for m in self.modules():
+                    if isinstance(getattr(m, "gamma", None), nn.Parameter):
+                        g = m.gamma.detach().clone()
+                        del m.gamma
+                        m.register_buffer("gamma", g)
+        if scheme.weight_norm:  # the same layers as sigma-reparam, as g * V / ||V|| per output row
+            from models.weight_norm import weight_normalise
+
+            for part in (self.encoder, self.head, self.patch_embed):
+                weight_normalise(part)
 
     def stacks(self) -> dict[str, Stack]:
         return {"encoder": self.encoder}

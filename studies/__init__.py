@@ -10,7 +10,7 @@ Initialisation studies (measured on freshly built models, no training):
   admin_table1_vanishing   Liu 2020 Table 1: decoder gradient vanishing at 18L-18L
   admin_output_change      Liu 2020 Fig. 4: output change under perturbation vs depth
   admin_dependency         Liu 2020 Sec. 4: dependency beta_ii on the own residual branch
-  hessian_spectrum         seed 002: Hessian spectrum at init by stochastic Lanczos quadrature
+  hessian_spectrum         Zhang & Mackey 2022: Hessian spectrum at init by stochastic Lanczos quadrature
   entropy_bound            Zhai 2023 Thm 3.1: attention entropy >= its spectral lower bound
 Training studies (read the `metrics.jsonl` of training runs found under results/<scale>/runs
 or given on the command line):

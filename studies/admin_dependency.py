@@ -22,6 +22,8 @@ from __future__ import annotations
 import pandas as pd
 import torch
 
+from models.scheme import get_scheme
+
 from studies import common
 
 SCHEMES = ("post_ln", "pre_ln", "admin")
@@ -38,7 +40,7 @@ def dependency(size: str, scheme: str, depth: int, seed: int, batch: dict, vocab
     from models.probes import residual_dependency
 
     model = common.build_translation(size, scheme, scheme, depth, vocab, seed)
-    if scheme == "admin":
+    if get_scheme(scheme).admin_omega:
         from studies.admin_output_change import profile_admin
 
         profile_admin(model, batch)

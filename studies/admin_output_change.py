@@ -13,7 +13,7 @@ token, averaged over the non-pad tokens, for
            first step is -lr * g / (|g| + eps) whatever the betas) on the encoder's parameters,
            with the gradient of the label-smoothed translation loss (eps 0.1, mean over tokens)
            of the same batch, at two learning rates: 1e-7, the lr of the first update in the
-           Admin/fairseq recipes (warmup_init_lr, SPEC 2.5), and 1e-4, a mid-warm-up lr.
+           Admin/fairseq recipes (warmup_init_lr, docs/recipes.md §1), and 1e-4, a mid-warm-up lr.
            Adam moves every entry by about lr, so at d = 512 an lr of 1e-4 already moves the
            encoder output by a sizeable fraction of its norm: beyond the small-perturbation
            regime of Liu's analysis (Theorem 2 / Cor. 1-2 are first order in delta).
@@ -35,6 +35,8 @@ import math
 import numpy as np
 import pandas as pd
 import torch
+
+from models.scheme import get_scheme
 
 from studies import common
 from studies.numerics import adam_step_deltas, linear_fit, output_change, random_deltas
@@ -68,7 +70,7 @@ def profile_admin(model, batch: dict) -> dict:
 
 def measure(size: str, scheme: str, depth: int, seed: int, batch: dict, vocab: int, draws: int) -> list[dict]:
     model = common.build_translation(size, scheme, scheme, depth, vocab, seed)
-    if scheme == "admin":
+    if get_scheme(scheme).admin_omega:
         profile_admin(model, batch)
     # gradient of the training loss in float32 (as training computes it) ...
     loss = common.token_loss(model, batch)

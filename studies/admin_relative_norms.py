@@ -3,10 +3,10 @@
 Per logged update t and parameter tensor i: relative gradient norm |g_i^t| / max_j |g_j^t| and
 relative update norm |w_i^{t+1} - w_i^t| / max_j |w_j^{t+1} - w_j^t|.
 Sources, in order of preference:
-  --run DIR... : the probe records of training runs' metrics.jsonl that carry both
+  --runs DIR... : the probe records of training runs' metrics.jsonl that carry both
                  "grad_norms" and "update_norms" (engine probes with grad_norms/update_norms on);
-  by default the runs under <results>/<scale>/runs/ whose variant starts with "admin_relnorms";
-  if there are none, a short training loop of its own: a freshly initialised Post-LN 6L-6L model
+                 the workflow passes the table's study_runs;
+  without runs, a short training loop of its own: a freshly initialised Post-LN 6L-6L model
               (transformer_iwslt_de_en widths, Xavier init, dropout 0), torch.optim.Adam
               (lr 1e-4 constant, betas (0.9, 0.98)), label-smoothed loss, fresh batches each
               update (prepared data with --data, else synthetic), every update logged.
@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+
+from models.scheme import get_scheme
 
 from studies import common
 from studies.numerics import log_spread, relative_norms
@@ -64,7 +66,7 @@ def own_loop(cfg: dict, scheme: str, data, seed: int = 1) -> tuple[list[dict], s
     """A short Adam run from initialisation, logging per-parameter norms at every update."""
     batches, vocab, label = common.load_batches(data, cfg["steps"], cfg["batch_size"], seed=seed, vocab=cfg["vocab"])
     model = common.build_translation(cfg["size"], scheme, scheme, cfg["depth"], vocab, seed)
-    if scheme == "admin":
+    if get_scheme(scheme).admin_omega:
         from studies.admin_output_change import profile_admin
 
         profile_admin(model, batches[0])
@@ -172,13 +174,11 @@ def figure(df: pd.DataFrame, out) -> None:
 
 
 def main(argv=None) -> None:
-    p = common.parser(__doc__.splitlines()[0], seeds=False)
-    p.add_argument("--run", type=Path, nargs="*", default=None, help="training run directories with metrics.jsonl")
-    p.add_argument("--results", type=Path, default=Path("results"), help="results root for the default runs")
+    p = common.parser(__doc__.splitlines()[0], seeds=False, runs=True)
     args = p.parse_args(argv)
     out = common.check_out(args.out)
     started = time.time()
-    runs = args.run if args.run is not None else common.find_runs(args.results, args.scale, "admin_relnorms")
+    runs = args.runs or []
     print(f"{len(runs)} training runs" + ("" if runs else "; running a short Adam loop of its own"))
     df, cl = run(args.scale, None, args.data, args.quick, runs)
     common.write_csv(df, out)

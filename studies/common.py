@@ -19,8 +19,8 @@ from typing import Callable, Iterable
 
 import torch
 
-PAD, EOS = 1, 2
-FIRST_SYMBOL = 4  # <s>=0, <pad>=1, </s>=2, <unk>=3, then symbols (fairseq dictionary)
+from common.tokens import EOS, PAD
+from common.tokens import N_SPECIAL as FIRST_SYMBOL  # then symbols (fairseq dictionary)
 SCALES = ("tiny", "small", "paper")
 VERDICTS = ("holds", "fails", "not_run")
 SYNTHETIC_VOCAB = 10_000  # about IWSLT'14's joint BPE 10K dictionary
@@ -31,8 +31,11 @@ class StudyError(RuntimeError):
 
 
 # ----------------------------------------------------------------------------- command line
-def parser(description: str, *, data: bool = True, seeds: bool = True) -> argparse.ArgumentParser:
-    """The options shared by every study: --scale, --out, --quick, and --seeds/--data where used."""
+def parser(description: str, *, data: bool = True, seeds: bool = True, runs: bool = False) -> argparse.ArgumentParser:
+    """The options shared by every study: --scale, --out, --quick, and --seeds/--data/--runs where used.
+
+    The workflow passes `--data` (the prepared dataset of the study's table, at every scale) and
+    `--runs` (exactly the training runs the table lists as its study_runs)."""
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--scale", choices=SCALES, default="tiny",
                    help="tiny | small | paper: number of seeds, batches and depths (widths stay the papers')")
@@ -44,6 +47,9 @@ def parser(description: str, *, data: bool = True, seeds: bool = True) -> argpar
     if data:
         p.add_argument("--data", type=Path, default=None,
                        help="prepared translation data dir (tasks.translation.prepare); default: synthetic batch")
+    if runs:
+        p.add_argument("--runs", type=Path, nargs="*", default=None,
+                       help="training run directories to read (their metrics.jsonl)")
     return p
 
 
@@ -136,17 +142,6 @@ def load_batches(data_dir: Path | None, n_batches: int, batch_size: int, seed: i
     return bucketed_batches(src, tgt, batch_size), vocab, label
 
 
-def find_runs(results: Path, scale: str, variant_prefix: str) -> list[Path]:
-    """Finished-or-not run directories with a metrics.jsonl whose variant starts with the prefix.
-
-    Run directories are `<results>/<scale>/runs/{task}/{dataset}/{arch}/{scheme}/{variant}/seed{N}`
-    (docs/ARCHITECTURE.md); sorted for a deterministic order.
-    """
-    root = Path(results) / scale / "runs"
-    return sorted(m.parent for m in root.glob("*/*/*/*/*/seed*/metrics.jsonl")
-                  if m.parent.parent.name.startswith(variant_prefix))
-
-
 # ----------------------------------------------------------------------------- models
 def build_translation(size: str, encoder_scheme: str, decoder_scheme: str, layers: int | tuple[int, int],
                       vocab: int, seed: int, **overrides) -> torch.nn.Module:
@@ -177,7 +172,7 @@ def ffn_linears(layer: torch.nn.Module) -> tuple[torch.nn.Linear, torch.nn.Linea
 
 
 def token_loss(model: torch.nn.Module, batch: dict, label_smoothing: float = 0.1) -> torch.Tensor:
-    """Label-smoothed cross entropy (fairseq's, SPEC 4.2), mean over non-pad target tokens."""
+    """Label-smoothed cross entropy (fairseq's, docs/recipes.md §3.1), mean over non-pad target tokens."""
     from tasks.engine.losses import label_smoothed_nll
 
     logits = model(batch["src"], batch["prev"])
@@ -186,7 +181,7 @@ def token_loss(model: torch.nn.Module, batch: dict, label_smoothing: float = 0.1
 
 
 def math_attention():
-    """Context manager: attention on the math SDPA path (double backward works; SPEC 7)."""
+    """Context manager: attention on the math SDPA path (double backward works; docs/methods.md §7)."""
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
     return sdpa_kernel(SDPBackend.MATH)

@@ -125,6 +125,23 @@ def run(scale: str, seeds: int | None = None, data=None, quick: bool = False,
     return df, [claim(df)]
 
 
+CHECKPOINT_FAMILY = "translation"  # the model family load_checkpoint rebuilds
+
+
+def can_load(run_dir: Path) -> bool:
+    """Whether run_dir has a last checkpoint of a model this study can rebuild."""
+    from tasks.config import ConfigError, RunConfig
+    from tasks.engine.checkpoint import LAST
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "checkpoints" / LAST).is_file() or not (run_dir / "config.yaml").is_file():
+        return False
+    try:
+        return RunConfig.load(run_dir / "config.yaml").model.family == CHECKPOINT_FAMILY
+    except ConfigError:
+        return False
+
+
 def load_checkpoint(run_dir: Path):
     """(translation model with trained weights, label) from RUN_DIR/config.yaml and
     RUN_DIR/checkpoints/checkpoint_last.pt (the engine's layout, tasks/engine/checkpoint.py)."""
@@ -138,8 +155,8 @@ def load_checkpoint(run_dir: Path):
         if not f.is_file():
             raise common.StudyError(f"--checkpoint {run_dir}: missing {f} (expected a training run directory)")
     cfg = RunConfig.load(cfg_path).model
-    if cfg.family != "translation":
-        raise common.StudyError(f"{cfg_path}: model family {cfg.family!r}, expected translation")
+    if cfg.family != CHECKPOINT_FAMILY:
+        raise common.StudyError(f"{cfg_path}: model family {cfg.family!r}, expected {CHECKPOINT_FAMILY}")
     state = load_state(ckpt)["model"]
     emb = [v for k, v in state.items() if k.endswith("embed.weight")]
     if not emb:

@@ -1,4 +1,4 @@
-"""Hessian spectrum at initialisation, Post-LN vs Pre-LN (seed 002: a study of Xiong 2020).
+"""Hessian spectrum at initialisation, Post-LN vs Pre-LN (Zhang & Mackey 2022, a study of Xiong 2020).
 
 Measurement: a freshly initialised 6L-6L encoder-decoder (transformer_iwslt_de_en widths:
 d 512, FFN 1024, 4 heads; Xavier init as in the slides; dropout 0), the label-smoothed loss
@@ -6,7 +6,7 @@ d 512, FFN 1024, 4 heads; Xavier init as in the slides; dropout 0), the label-sm
 respect to all parameters (embeddings included). The spectrum is estimated by stochastic
 Lanczos quadrature (`studies.lanczos`): `starts` Rademacher start vectors, `steps` Lanczos
 steps each with full reorthogonalisation, over exact Hessian-vector products (double
-backward; attention runs on the math SDPA kernel, SPEC 7). The slides used 1000 Multi30k
+backward; attention runs on the math SDPA kernel, docs/methods.md §7). The slides used 1000 Multi30k
 pairs (short captions, about 12 tokens); the synthetic pairs here have Multi30k-like lengths
 of 8-16 tokens, and the scale settings below say how many pairs are used.
 

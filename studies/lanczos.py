@@ -148,7 +148,7 @@ def hvp_operator(loss: torch.Tensor, params: list[torch.Tensor]) -> tuple[MatVec
 
     The first-order graph is built once (create_graph=True) and kept; each product is one
     more backward through it (double backward). Attention must run on a path with double
-    backward (the math SDPA kernel on CPU, SPEC 7).
+    backward (the math SDPA kernel on CPU, docs/methods.md §7).
     """
     grads = torch.autograd.grad(loss, params, create_graph=True)
     sizes = [p.numel() for p in params]

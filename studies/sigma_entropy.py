@@ -1,7 +1,7 @@
 """Zhai et al. 2023, Fig. 1 and Sec. 3: attention entropy, loss and spectral norms over training.
 
-Reads the run directories of the sigma_entropy table (`--runs DIR...`; by default every run
-under <results>/<scale>/runs/ whose variant starts with "sigma_ent_"), each holding
+Reads the run directories of the sigma_entropy table (`--runs DIR...`, passed by the workflow:
+the table's study_runs), each holding
 config.yaml (scheme, variant, lr, warm-up), metrics.jsonl (train records with "loss"; probe
 records with "entropy" {layer: per-head entropy}, "spectral" {module: ||W||_2 of the
 effective weight}) and status.json. Draws, per variant, the loss curves, the per-layer
@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from studies import common
+from tasks.runid import RunId, RunIdError
 
 
 def load_run(run_dir: Path) -> tuple[dict, pd.DataFrame]:
@@ -39,15 +40,19 @@ def load_run(run_dir: Path) -> tuple[dict, pd.DataFrame]:
     metrics = run_dir / "metrics.jsonl"
     if not metrics.is_file():
         raise common.StudyError(f"--runs {run_dir}: no metrics.jsonl (expected a training run directory)")
-    info = {"run": str(run_dir), "scheme": run_dir.parts[-3] if len(run_dir.parts) >= 3 else "?",
-            "variant": run_dir.parts[-2] if len(run_dir.parts) >= 2 else "?", "lr": float("nan"),
+    try:
+        rid = RunId.from_dir(run_dir)
+        named = {"scheme": rid.scheme, "variant": rid.variant}
+    except RunIdError:
+        named = {"scheme": "?", "variant": "?"}
+    info = {"run": str(run_dir), **named, "lr": float("nan"),
             "warmup": float("nan"), "status": "unknown"}
     if (run_dir / "config.yaml").is_file():
         from tasks.config import RunConfig
 
         cfg = RunConfig.load(run_dir / "config.yaml")
-        parts = cfg.run_id.split("/")
-        info.update(scheme=parts[-3], variant=parts[-2], lr=cfg.optim.lr, warmup=cfg.schedule.warmup_updates)
+        rid = RunId.parse(cfg.run_id)
+        info.update(scheme=rid.scheme, variant=rid.variant, lr=cfg.optim.lr, warmup=cfg.schedule.warmup_updates)
     if (run_dir / "status.json").is_file():
         info["status"] = json.loads((run_dir / "status.json").read_text()).get("status", "unknown")
     rows = []
@@ -111,8 +116,8 @@ def bound_check(scale: str, run_dirs: list[Path], quick: bool) -> tuple[pd.DataF
     from studies import entropy_bound
 
     frames = [entropy_bound.run(scale, quick=quick)[0]]
-    for d in run_dirs:
-        if (Path(d) / "checkpoints" / "checkpoint_last.pt").is_file():
+    for d in run_dirs:  # trained weights of the runs whose model the bound check can rebuild
+        if entropy_bound.can_load(Path(d)):
             frames.append(entropy_bound.run(scale, quick=quick, checkpoint=Path(d))[0])
     df = pd.concat(frames, ignore_index=True)
     return df.assign(part="bound_check"), entropy_bound.claim(df)
@@ -196,14 +201,11 @@ def figure(df: pd.DataFrame, out) -> None:
 
 
 def main(argv=None) -> None:
-    p = common.parser(__doc__.splitlines()[0], data=False, seeds=False)
-    p.add_argument("--runs", type=Path, nargs="*", default=None,
-                   help="training run directories (default: the sigma_ent_* runs under --results)")
-    p.add_argument("--results", type=Path, default=Path("results"), help="results root for the default runs")
+    p = common.parser(__doc__.splitlines()[0], data=False, seeds=False, runs=True)
     args = p.parse_args(argv)
     out = common.check_out(args.out)
     started = time.time()
-    runs = args.runs if args.runs is not None else common.find_runs(args.results, args.scale, "sigma_ent_")
+    runs = args.runs or []
     print(f"{len(runs)} training runs")
     df, cl = run(runs, args.scale, args.quick)
     common.write_csv(df, out)

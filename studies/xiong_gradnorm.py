@@ -1,6 +1,6 @@
 """Xiong et al. 2020, Fig. 3: FFN gradient norms at initialisation, Post-LN vs Pre-LN.
 
-Measurement (SPEC 3, "Figure 3 measurement"): a freshly initialised model (Xavier init,
+Measurement (docs/methods.md §6, "Figure 3 measurement"): a freshly initialised model (Xavier init,
 dropout 0: the deterministic network that Theorem 1 analyses), the label-smoothed loss
 (eps 0.1, mean over target tokens) on several mini-batches; each parameter's gradient is
 averaged over the batches (the "expected gradient") and its Frobenius norm taken.

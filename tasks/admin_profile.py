@@ -1,4 +1,4 @@
-"""Admin's profiling step (SPEC 2.2): `python -m tasks.admin_profile --config C --out omega.json`.
+"""Admin's profiling step (docs/methods.md, Admin): `python -m tasks.admin_profile --config C --out omega.json`.
 
 Builds the task and the model exactly as the training run will (same seed, so the same
 initial weights), runs one forward + backward on the first training batch in train mode
@@ -26,14 +26,17 @@ def profile(cfg: RunConfig, out: Path, device: torch.device | None = None) -> di
     from tasks.engine.loop import seed_everything
     from tasks.registry import build_task
 
-    if "admin" not in (cfg.model.encoder_scheme, cfg.model.decoder_scheme):
-        raise ValueError(f"model.encoder_scheme/decoder_scheme: profiling needs an 'admin' stack, got "
-                         f"{cfg.model.encoder_scheme}/{cfg.model.decoder_scheme}")
+    from models.scheme import get_scheme
+
+    schemes = [s for s in (cfg.model.encoder_scheme, cfg.model.decoder_scheme) if s]
+    if not any(get_scheme(s).admin_omega for s in schemes):
+        raise ValueError(f"model.encoder_scheme/decoder_scheme: profiling needs a stack whose scheme has "
+                         f"admin_omega, got {cfg.model.encoder_scheme}/{cfg.model.decoder_scheme}")
     device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
     task = build_task(cfg)
     seed_everything(cfg.seed)
     model = task.build_model().to(device)
-    batch = move_to(next(iter(task.train_batches(1))), device)
+    batch = move_to(task.probe_batch(), device)
 
     def run_batch(m):
         with autocast(cfg.train.precision, device):

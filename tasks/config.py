@@ -8,15 +8,15 @@ the defaults below. Ints are accepted where floats are expected; bools are never
 from __future__ import annotations
 
 import dataclasses
-import os
-import re
-import tempfile
+import math
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
 import yaml
+
+from common.io import Loader, atomic_write_bytes, atomic_write_text  # noqa: F401 (re-exported)
 
 
 class ConfigError(ValueError):
@@ -25,17 +25,15 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class DataConfig:
-    dir: str = ""
-    max_tokens: int = 4096
-    max_sentences: int = 0  # 0 = no cap on sentences per batch
-    max_positions: int = 1024
-    num_workers: int = 0
+    dir: str = ""  # the prepared data directory (python -m tasks.<task>.prepare)
+    workers: int = 0  # DataLoader worker processes building batches (0: in the training process)
+    prefetch: int = 2  # batches prepared ahead per worker
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    family: str = "translation"
-    size: str = "transformer_iwslt_de_en"
+    family: str = ""  # empty: the task record's family
+    size: str = ""
     encoder_scheme: str = "post_ln"
     decoder_scheme: Optional[str] = None  # None: same as the encoder / no decoder
     share: Optional[str] = None
@@ -45,7 +43,7 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class OptimConfig:
-    name: str = "adam"  # adam|adamw|radam|sgd|lars
+    name: str = "adam"  # adam|adamw|radam|sgd|nag|lars|adagrad
     lr: float = 5.0e-4
     betas: tuple[float, float] = (0.9, 0.98)
     eps: float = 1.0e-8
@@ -55,6 +53,7 @@ class OptimConfig:
     trust_coef: float = 0.001
     clip_norm: float = 0.0
     no_decay: tuple[str, ...] = ("bias", "norm", "gamma", "omega")
+    decay_all: bool = False  # True: decay every parameter, no_decay ignored (fairseq, TC)
 
 
 @dataclass(frozen=True)
@@ -73,6 +72,7 @@ class ScheduleConfig:
 class LossConfig:
     name: str = "label_smoothed_ce"  # label_smoothed_ce|ce|ctc
     label_smoothing: float = 0.1
+    smoothing_over: str = "others"  # others: eps/(V-1) (fairseq 0.12) | all: eps/V (TC, torch, timm)
 
 
 @dataclass(frozen=True)
@@ -84,16 +84,25 @@ class TrainConfig:
     log_every: int = 100
     checkpoint_every: int = 1000
     keep_epoch_checkpoints: int = 10
+    avg_last: int = 1  # final weights: the average of the last N epoch checkpoints (1 = last weights)
     validate_every_epochs: int = 1
     tensorboard: bool = False
 
 
 @dataclass(frozen=True)
 class DivergenceConfig:
-    loss_bound: float = 1.0e4
-    patience: int = 5
-    chance_after: int = 0  # 0 = no "stuck at chance" check
-    chance_margin: float = 0.05
+    """Failure detection (tasks/engine/divergence.py). Defaults are relative to the run (its
+    planned updates P, its warm-up, log V), so that one setting serves 20-update tiny runs and
+    100k-update paper runs."""
+    loss_bound: float = 1.0e4  # absolute ceiling on the logged train loss (nats)
+    patience: int = 5  # consecutive log steps above the bound (or the run's last log step)
+    explode_factor: float = 4.0  # exploding: loss > explode_factor * chance loss (0 = loss_bound only)
+    chance_after: int = 0  # > 0: also a one-shot "left chance by update N" check
+    chance_margin: float = 0.05  # "at chance": nll >= (1 - chance_margin) * log V
+    judge_after: float = 0.5  # chance / no-progress rules judged from max(warm-up, judge_after * P)
+    progress_window: float = 0.5  # ... over a window of progress_window * P updates (0 = off)
+    progress_margin: float = 0.01  # flat: best nll improved by less than this fraction over the window
+    progress_level: float = 0.5  # no progress counts while nll >= progress_level * log V
 
 
 @dataclass(frozen=True)
@@ -107,38 +116,29 @@ class ProbesConfig:
     dependency: bool = False
 
 
-@dataclass(frozen=True)
-class EvalConfig:
-    beam: int = 5
-    lenpen: float = 1.0
-    max_len_a: float = 0.0
-    max_len_b: int = 200
-    avg_last: int = 10
-    bleu_lowercase: bool = False
-    compound_split: bool = False
-    batch_sentences: int = 128
-    split: str = "test"
-
-
 # Closed choices; a value outside them fails naming the key.
 CHOICES = {
-    "optim.name": ("adam", "adamw", "radam", "sgd", "lars"),
+    "optim.name": ("adam", "adamw", "radam", "sgd", "nag", "lars", "adagrad"),
     "schedule.name": ("constant", "inverse_sqrt", "linear", "cosine", "step"),
     "schedule.then": ("none", "inverse_sqrt"),
     "loss.name": ("label_smoothed_ce", "ce", "ctc"),
+    "loss.smoothing_over": ("others", "all"),
     "train.precision": ("auto", "fp32", "bf16"),
 }
 POSITIVE = ("train.update_freq", "train.log_every", "train.checkpoint_every",
-            "train.validate_every_epochs", "data.max_tokens", "divergence.patience")
+            "train.validate_every_epochs", "divergence.patience", "train.avg_last")
 NON_NEGATIVE = ("seed", "train.max_updates", "train.max_epochs", "train.keep_epoch_checkpoints",
-                "schedule.warmup_updates", "schedule.total_updates", "probes.every",
-                "data.max_sentences", "eval.avg_last", "optim.lr", "optim.weight_decay",
-                "optim.clip_norm", "loss.label_smoothing")
+                "schedule.warmup_updates", "schedule.total_updates", "probes.every", "data.workers",
+                "data.prefetch", "optim.lr", "optim.weight_decay", "optim.clip_norm", "loss.label_smoothing")
+CORE = ("task", "run_id", "scale", "seed", "data", "model", "optim", "schedule", "loss", "train",
+        "divergence", "probes")
 
 
 @dataclass(frozen=True)
 class RunConfig:
-    task: str = "translation"
+    """The core sections every task shares, plus the task's own sections (its record's
+    `sections`), read as attributes, e.g. `cfg.batching.max_tokens`."""
+    task: str = "toy"
     run_id: str = ""
     scale: str = "tiny"
     seed: int = 1
@@ -150,18 +150,48 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     divergence: DivergenceConfig = field(default_factory=DivergenceConfig)
     probes: ProbesConfig = field(default_factory=ProbesConfig)
-    eval: EvalConfig = field(default_factory=EvalConfig)
+    sections: dict = field(default_factory=dict)  # the task's own sections: name -> frozen dataclass
+
+    def __getattr__(self, name: str):
+        sections = self.__dict__.get("sections") or {}
+        if name in sections:
+            return sections[name]
+        raise AttributeError(f"run config of task {self.__dict__.get('task')!r} has no section {name!r}; "
+                             f"it has {list(CORE[4:]) + sorted(sections)}")
 
     @classmethod
     def from_dict(cls, d: dict) -> "RunConfig":
         """Build and validate a config from a plain dict (as read from YAML)."""
-        cfg = _build(cls, d, "")
+        if not isinstance(d, dict):
+            raise ConfigError(f"config: expected a mapping of sections, got {type(d).__name__}")
+        task = d.get("task", cls.task)
+        own = _task_sections(task)
+        unknown = [k for k in d if k not in CORE and k not in own]
+        if unknown:
+            raise ConfigError(f"{unknown[0]}: unknown key; expected one of {list(CORE) + sorted(own)} "
+                              f"(the core sections and those of task {task!r})")
+        core = _build(cls, {k: v for k, v in d.items() if k in CORE}, "", skip=("sections",))
+        if not core.model.family:
+            from tasks.registry import record
+
+            core = dataclasses.replace(core, model=dataclasses.replace(core.model, family=record(task).family))
+        sections = {name: _build(tp, d.get(name) or {}, f"{name}.") for name, tp in own.items()}
+        for name, sec in sections.items():  # a section may check its own values
+            try:
+                getattr(sec, "validate", lambda: None)()
+            except ValueError as e:
+                raise ConfigError(f"{name}.{e}") from None
+        cfg = dataclasses.replace(core, sections=sections)
         _check_values(cfg)
         return cfg
 
     def to_dict(self) -> dict:
         """Plain dict (lists, not tuples) that `from_dict` turns back into an equal config."""
-        return _plain(dataclasses.asdict(self))
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "sections"}
+        d = {k: (dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v) for k, v in d.items()}
+        for name, sec in self.sections.items():
+            d[name] = dataclasses.asdict(sec)
+        return _plain(d)
 
     def replace(self, **sections: dict) -> "RunConfig":
         """A copy with some keys changed, e.g. `cfg.replace(optim={"lr": 1.0})`; validated."""
@@ -179,7 +209,7 @@ class RunConfig:
         if not path.is_file():
             raise ConfigError(f"{path}: run config not found; expected a YAML file written by tasks.resolve")
         try:
-            d = yaml.load(path.read_text(), Loader=_Loader)
+            d = yaml.load(path.read_text(), Loader=Loader)
         except yaml.YAMLError as e:
             raise ConfigError(f"{path}: not valid YAML ({e})") from None
         if not isinstance(d, dict):
@@ -194,43 +224,24 @@ class RunConfig:
         atomic_write_text(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that also reads `1e-4` as a float (YAML 1.1 wants a dot: `1.0e-4`)."""
+def _task_sections(task) -> dict:
+    from tasks.registry import TASKS, section_classes
+
+    if not isinstance(task, str) or task not in TASKS:
+        raise ConfigError(f"task: unknown task {task!r}; expected one of {sorted(TASKS)}")
+    own = section_classes(task)
+    clash = sorted(set(own) & set(CORE))
+    if clash:
+        raise ConfigError(f"task {task!r} declares config sections {clash} that are core sections")
+    return own
 
 
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
-    list("-+0123456789"),
-)
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write through a temp file in the same directory and os.replace: readers never see a
-    partial file, and a failed write leaves the previous content in place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def _build(cls, d: Any, prefix: str):
+def _build(cls, d: Any, prefix: str, skip: tuple = ()):
     where = prefix.rstrip(".") or "config"
     if not isinstance(d, dict):
         raise ConfigError(f"{where}: expected a mapping, got {type(d).__name__} ({d!r})")
     hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
+    names = [f.name for f in dataclasses.fields(cls) if f.name not in skip]
     for key in d:
         if key not in names:
             raise ConfigError(f"{prefix}{key}: unknown key; expected one of {names}")
@@ -272,6 +283,8 @@ def _coerce(value: Any, tp, path: str):
         return dict(value)
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if tp is float and isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{path}: expected a finite number, got {value!r}")
     ok = isinstance(value, tp) and not (tp is int and isinstance(value, bool))
     if not ok:
         raise ConfigError(f"{path}: expected {_type_name(tp)}, got {type(value).__name__} ({value!r})")
@@ -281,8 +294,6 @@ def _coerce(value: Any, tp, path: str):
 def _check_values(cfg: RunConfig) -> None:
     """Value checks beyond types: choices, signs, scheme names, the task name."""
     from models.scheme import get_scheme
-
-    from tasks.registry import TASKS
 
     for path, choices in CHOICES.items():
         if _get(cfg, path) not in choices:
@@ -300,13 +311,24 @@ def _check_values(cfg: RunConfig) -> None:
                 get_scheme(name)
             except ValueError as e:
                 raise ConfigError(f"{path}: {e}") from None
-    if cfg.task not in TASKS:
-        raise ConfigError(f"task: unknown task {cfg.task!r}; expected one of {sorted(TASKS)}")
     if cfg.train.max_updates == 0 and cfg.train.max_epochs == 0:
         raise ConfigError("train.max_updates and train.max_epochs are both 0; set at least one "
                           "so that training ends")
-    if not 0.0 <= cfg.divergence.chance_margin < 1.0:
-        raise ConfigError(f"divergence.chance_margin: expected a value in [0, 1), got {cfg.divergence.chance_margin}")
+    dv = cfg.divergence
+    for name, lo, hi, hi_open in (("chance_margin", 0.0, 1.0, True), ("judge_after", 0.0, 1.0, False),
+                                  ("progress_window", 0.0, 1.0, False), ("progress_margin", 0.0, 1.0, True),
+                                  ("progress_level", 0.0, 1.0, False)):
+        v = getattr(dv, name)
+        if not (lo <= v < hi if hi_open else lo <= v <= hi):
+            raise ConfigError(f"divergence.{name}: expected a value in [{lo:g}, {hi:g}{')' if hi_open else ']'}, "
+                              f"got {v!r}")
+    if not dv.loss_bound > 0:
+        raise ConfigError(f"divergence.loss_bound: expected a positive number of nats, got {dv.loss_bound!r}")
+    if not (dv.explode_factor == 0 or dv.explode_factor > 1):
+        raise ConfigError(f"divergence.explode_factor: expected 0 (off) or a factor > 1 of the chance loss, "
+                          f"got {dv.explode_factor!r}")
+    if dv.chance_after < 0:
+        raise ConfigError(f"divergence.chance_after: expected an update count >= 0, got {dv.chance_after!r}")
 
 
 def _get(cfg: RunConfig, path: str):

@@ -7,26 +7,26 @@ The config is built in layers, each overriding the one before:
   1. the recipe named by the variant        (config/recipes.yaml)
   2. the variant's overrides                 (config/variants.yaml)
   3. the scale: step counts multiplied by `steps_factor` (with floors and a cap), then the
-     scale's per-task overrides             (config/scales/<scale>.yaml)
+     scale's per-task overrides, then its per-variant overrides (config/scales/<scale>.yaml:
+     tasks.<task>.overrides, tasks.<task>.variant_overrides.<variant>)
   4. the run id itself: depth, schemes, seed, data dir, and omega.json for Admin runs.
 """
 from __future__ import annotations
 
 import argparse
 import copy
-import functools
-import re
 import sys
 from pathlib import Path
 
-import yaml
+from common.io import YamlError, deep_merge
+from common.io import load_yaml as _load_yaml
+from tasks.runid import RunId, RunIdError, parse_arch, parse_scheme, run_dir
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO / "config"
 SCALES = ("tiny", "small", "paper")
-RUN_ID_RE = re.compile(r"^(?P<task>[a-z0-9_]+)/(?P<dataset>[a-z0-9_]+)/(?P<arch>[A-Za-z0-9_.-]+)/"
-                       r"(?P<scheme>[a-z0-9_+]+)/(?P<variant>[A-Za-z0-9_.+-]+)/seed(?P<seed>\d+)$")
-ARCH_RE = re.compile(r"^(?P<size>[a-z0-9_]+?)-(?P<enc>\d+)L(?:-(?P<dec>\d+)L)?$")
+__all__ = ["ResolveError", "resolve", "load_scale", "load_yaml", "deep_merge", "parse_arch", "parse_scheme",
+           "run_dir", "scale_steps", "variants", "recipes", "task_scale"]
 
 
 class ResolveError(ValueError):
@@ -34,18 +34,11 @@ class ResolveError(ValueError):
 
 
 def load_yaml(path: Path) -> dict:
-    """A YAML mapping (a fresh copy: callers may modify it; files are parsed once per process)."""
-    return copy.deepcopy(_load_yaml(str(path)))
-
-
-@functools.lru_cache(maxsize=None)
-def _load_yaml(path: str) -> dict:
-    if not Path(path).is_file():
-        raise ResolveError(f"{path}: file not found")
-    data = yaml.safe_load(Path(path).read_text())
-    if not isinstance(data, dict):
-        raise ResolveError(f"{path}: expected a YAML mapping, got {type(data).__name__}")
-    return data
+    """A YAML mapping (a fresh copy); a missing or malformed file is a ResolveError."""
+    try:
+        return _load_yaml(path)
+    except YamlError as e:
+        raise ResolveError(str(e)) from None
 
 
 def load_scale(scale: str) -> dict:
@@ -62,50 +55,13 @@ def variants() -> dict:
     return load_yaml(CONFIG_DIR / "variants.yaml")
 
 
-def deep_merge(base: dict, over: dict) -> dict:
-    """A copy of `base` with `over` merged in; nested mappings merge, everything else replaces."""
-    out = copy.deepcopy(base)
-    for key, value in (over or {}).items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
-
-
-def parse_run_id(run_id: str) -> dict:
-    m = RUN_ID_RE.match(run_id)
-    if not m:
-        raise ResolveError(f"malformed run id {run_id!r}; expected "
-                           "{task}/{dataset}/{arch}/{scheme}/{variant}/seed{N}, e.g. "
-                           "translation/iwslt14_de_en/transformer_iwslt_de_en-6L-6L/post_ln/admin_iwslt/seed1")
-    parts = m.groupdict()
-    parts["seed"] = int(parts["seed"])
-    return parts
-
-
-def parse_arch(arch: str) -> tuple[str, int, int | None]:
-    """`transformer_wmt_en_de-18L-18L` -> (size, 18, 18); `vit_b16-12L` -> (size, 12, None)."""
-    m = ARCH_RE.match(arch)
-    if not m:
-        raise ResolveError(f"malformed arch {arch!r}; expected <size>-<N>L-<M>L (encoder-decoder) "
-                           "or <size>-<N>L, e.g. transformer_wmt_en_de-18L-18L")
-    dec = m.group("dec")
-    return m.group("size"), int(m.group("enc")), (int(dec) if dec else None)
-
-
-def parse_scheme(scheme: str) -> tuple[str, str]:
-    """`post_ln` -> (post_ln, post_ln); `post_ln+pre_ln` -> encoder post_ln, decoder pre_ln."""
-    from models.scheme import SCHEMES
-
-    parts = scheme.split("+")
-    if len(parts) > 2:
-        raise ResolveError(f"scheme {scheme!r}: expected one name or encoder+decoder")
-    for name in parts:
-        if name not in SCHEMES:
-            raise ResolveError(f"unknown scheme {name!r} in run scheme {scheme!r}; "
-                               f"expected one of {sorted(SCHEMES)}")
-    return parts[0], parts[-1]
+def task_scale(scale_cfg: dict, task: str) -> dict:
+    """The scale file's settings for `task` (tasks.<task>), or a ResolveError naming the key."""
+    ts = (scale_cfg.get("tasks") or {}).get(task)
+    if ts is None:
+        raise ResolveError(f"config/scales/{scale_cfg.get('scale')}.yaml has no settings for task {task!r}; "
+                           f"expected a key tasks.{task}")
+    return ts
 
 
 def variant_config(name: str) -> dict:
@@ -152,34 +108,83 @@ def scale_steps(cfg: dict, task_scale: dict) -> dict:
     return cfg
 
 
-def run_dir(results: str, scale: str, run_id: str) -> str:
-    return f"{results}/{scale}/runs/{run_id}"
+def depth_overrides(rec, family: str, arch: str) -> tuple[str, dict]:
+    """(size, {depth field: N}) for an arch string, through the task record's depth_fields."""
+    try:
+        size, depths = parse_arch(arch)
+    except RunIdError as e:
+        raise ResolveError(str(e)) from None
+    fields = rec.depth_fields.get(family) if isinstance(rec.depth_fields, dict) else rec.depth_fields
+    if fields is None:
+        raise ResolveError(f"task {rec.name!r} does not say where the depth of model family {family!r} goes "
+                           f"(record depth_fields: {rec.depth_fields})")
+    if len(depths) != len(fields):
+        shape = "-".join(f"<{f}>L" for f in fields)
+        raise ResolveError(f"arch {arch!r}: task {rec.name!r} (family {family}) expects <size>-{shape}, "
+                           f"got {len(depths)} depth(s)")
+    return size, dict(zip(fields, depths))
+
+
+def check_model(task: str, model: dict) -> None:
+    """Fail at resolve time (before any job is queued) on an unknown size or override."""
+    from tasks.registry import resolve_size
+
+    try:
+        resolve_size(task, model["family"], model["size"], model.get("overrides") or {})
+    except ValueError as e:
+        raise ResolveError(f"model (family {model['family']}, size {model['size']}): {e}") from None
 
 
 def resolve(scale: str, run_id: str, results: str = "results") -> dict:
     """The closed run config of `run_id` at `scale`, as a plain dict (not yet validated)."""
-    rid = parse_run_id(run_id)
+    from models.scheme import get_scheme
+    from tasks import registry
+
+    try:
+        rid = RunId.parse(run_id)
+    except RunIdError as e:
+        raise ResolveError(str(e)) from None
+    try:
+        rec = registry.record(rid.task)
+    except KeyError as e:
+        raise ResolveError(str(e.args[0])) from None
+    from aggregate.datasets import describe
+
+    try:
+        ds_task = describe(rid.dataset)["task"]
+    except ValueError as e:
+        raise ResolveError(str(e)) from None
+    if ds_task != rid.task:
+        raise ResolveError(f"run {run_id}: dataset {rid.dataset!r} belongs to task {ds_task!r}, not {rid.task!r} "
+                           "(config/datasets.yaml)")
     scale_cfg = load_scale(scale)
-    task_scale = (scale_cfg.get("tasks") or {}).get(rid["task"])
-    if task_scale is None:
-        raise ResolveError(f"config/scales/{scale}.yaml has no settings for task {rid['task']!r}; "
-                           f"expected a key tasks.{rid['task']}")
-    cfg = scale_steps(variant_config(rid["variant"]), task_scale)
-    cfg = deep_merge(cfg, task_scale.get("overrides") or {})
-    size, enc_layers, dec_layers = parse_arch(rid["arch"])
-    enc_scheme, dec_scheme = parse_scheme(rid["scheme"])
+    ts = task_scale(scale_cfg, rid.task)
+    cfg = scale_steps(variant_config(rid.variant), ts)
+    cfg = deep_merge(cfg, ts.get("overrides") or {})
+    # A scale may recalibrate single variants (e.g. tiny runs long enough for a training claim);
+    # the scale file says what it changes and why.
+    cfg = deep_merge(cfg, (ts.get("variant_overrides") or {}).get(rid.variant) or {})
+    try:
+        enc_scheme, dec_scheme = parse_scheme(rid.scheme)
+    except RunIdError as e:
+        raise ResolveError(str(e)) from None
     model = cfg.setdefault("model", {})
+    family = model.get("family") or rec.family
+    size, depth = depth_overrides(rec, family, rid.arch)
+    two_stacks = len(depth) == 2
+    if "+" in rid.scheme and not two_stacks:
+        raise ResolveError(f"run {run_id}: scheme {rid.scheme!r} names an encoder and a decoder scheme but "
+                           f"arch {rid.arch!r} has one stack")
     # The arch in the run id (size and depth) wins over the recipe's default size.
-    model.update(family=rid["task"], size=size, encoder_scheme=enc_scheme,
-                 decoder_scheme=dec_scheme if dec_layers is not None else None)
-    layers = {"encoder_layers": enc_layers}
-    if dec_layers is not None:
-        layers["decoder_layers"] = dec_layers
-    model["overrides"] = {**(model.get("overrides") or {}), **layers}
+    model.update(family=family, size=size, encoder_scheme=enc_scheme,
+                 decoder_scheme=dec_scheme if two_stacks else None)
+    model["overrides"] = {**(model.get("overrides") or {}), **depth}
+    check_model(rid.task, model)
     rdir = run_dir(results, scale, run_id)
-    model["omega"] = f"{rdir}/omega.json" if "admin" in (enc_scheme, dec_scheme) else None
-    cfg.setdefault("data", {})["dir"] = f"{results}/{scale}/data/{rid['dataset']}"
-    return {"run_id": run_id, "scale": scale, "task": rid["task"], "seed": rid["seed"], **cfg}
+    uses_omega = any(get_scheme(s).admin_omega for s in (enc_scheme, dec_scheme))
+    model["omega"] = f"{rdir}/omega.json" if uses_omega else None
+    cfg.setdefault("data", {})["dir"] = f"{results}/{scale}/data/{rid.dataset}"
+    return {"run_id": run_id, "scale": scale, "task": rid.task, "seed": rid.seed, **cfg}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,7 +25,7 @@ def test_max_sentences():
 
 
 def test_too_long_example_is_named():
-    with pytest.raises(ValueError, match=r"example 2 has 300 tokens, more than data.max_tokens=100"):
+    with pytest.raises(ValueError, match=r"example 2 has 300 tokens, more than batching.max_tokens=100"):
         make_batches([5, 6, 300], max_tokens=100)
 
 

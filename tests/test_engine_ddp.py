@@ -17,13 +17,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def cfg(update_freq):
     return RunConfig.from_dict({
-        "task": "toy", "seed": 2, "data": {"max_tokens": 256},
+        "task": "toy", "seed": 2, "batching": {"max_tokens": 256},
         "model": {"family": "toy", "size": "tiny", "encoder_scheme": "pre_ln",
                   "overrides": {"dim": 16, "layers": 1, "dropout": 0.0}},
         "optim": {"name": "adam", "lr": 3e-3},
         "schedule": {"name": "constant", "warmup_updates": 0},
         "train": {"max_updates": 8, "log_every": 1, "update_freq": update_freq},
-        "eval": {"avg_last": 1},
     })
 
 

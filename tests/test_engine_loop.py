@@ -2,6 +2,7 @@
 import json
 
 import pytest
+import numpy as np
 import torch
 
 from tasks.config import RunConfig
@@ -12,12 +13,11 @@ from tasks.train import main
 def toy_cfg(**sections):
     base = RunConfig.from_dict({
         "task": "toy", "run_id": "toy/test", "seed": 3,
-        "data": {"max_tokens": 256},
+        "batching": {"max_tokens": 256},
         "model": {"family": "toy", "size": "trivial", "encoder_scheme": "pre_ln"},
         "optim": {"name": "adam", "lr": 0.01},
         "schedule": {"name": "constant", "warmup_updates": 0},
         "train": {"max_updates": 12, "log_every": 4, "checkpoint_every": 100},
-        "eval": {"avg_last": 1},
     })
     return base.replace(**sections)
 
@@ -85,17 +85,19 @@ def test_finished_run_does_nothing(tmp_path, capsys):
     assert {p.name: p.stat().st_mtime_ns for p in run.rglob("*")} == snapshot
 
 
-def test_run_dir_with_a_different_config_refuses(tmp_path, capsys):
+def test_run_dir_with_a_different_config_is_moved_aside_and_retrained(tmp_path, capsys):
+    """A config edit retrains (tasks/train.py): the old config.yaml goes to run.config-<digest>."""
     run = tmp_path / "run"
     run.mkdir()
     toy_cfg().dump(run / "config.yaml")
     other = write_cfg(toy_cfg(optim={"lr": 0.02}), tmp_path / "other.yaml")
-    assert main(["--config", str(other), "--out", str(run)]) == 2
+    assert main(["--config", str(other), "--out", str(run)]) == 0
     err = capsys.readouterr().err
-    assert "different run config" in err and "optim.lr" in err
-    assert not (run / "checkpoints").exists()
-    # the usual case: --config is the run dir's own config.yaml
-    assert main(["--config", str(run / "config.yaml"), "--out", str(run)]) == 0
+    assert "another config" in err and "optim.lr" in err and "moved it aside" in err
+    aside = [p for p in tmp_path.iterdir() if p.name.startswith("run.config-")]
+    assert len(aside) == 1 and RunConfig.load(aside[0] / "config.yaml") == toy_cfg()
+    assert RunConfig.load(run / "config.yaml") == toy_cfg(optim={"lr": 0.02})
+    assert json.loads((run / "status.json").read_text())["status"] == "ok"
 
 
 def test_bad_config_fails_before_any_work(tmp_path, capsys):
@@ -131,27 +133,39 @@ def test_probes_are_logged_every_n_updates(tmp_path):
     assert all(v > 0 for v in probes[1]["update_norms"].values())
 
 
-def test_skipping_batches_equals_consuming_them():
-    import itertools
+def test_resume_position_skips_without_building_and_workers_keep_the_order():
+    from tasks.engine.data import make_loader, rank_batches
+    from tasks.registry import build_task
 
-    from tasks.base import Task
-    from tasks.toy import ToyTask
-
-    task = ToyTask(toy_cfg())
-    fast = list(task.train_batches_from(2, 5))
-    slow = list(Task.train_batches_from(task, 2, 5))
-    assert len(fast) == len(slow) == len(task.batches) - 5
-    for a, b in zip(fast, slow):
+    task = build_task(toy_cfg())
+    built = []
+    orig = task.build_batch
+    task.build_batch = lambda idx, epoch: built.append(tuple(idx)) or orig(idx, epoch)
+    plan = task.epoch_batches(2)
+    tail = list(make_loader(task, rank_batches(plan, 0, 1, 5), 2, 0, 2, False))
+    assert len(tail) == len(plan) - 5 and built == [tuple(b) for b in plan[5:]]  # nothing skipped was built
+    task.build_batch = orig
+    with_workers = list(make_loader(task, rank_batches(plan, 0, 1, 5), 2, 2, 2, False))
+    for a, b in zip(tail, with_workers):
         assert torch.equal(a["target"], b["target"])
-    first = next(itertools.islice(task.train_batches(2), 5, None))
-    assert torch.equal(first["target"], fast[0]["target"])
+
+
+def test_ranks_read_disjoint_equal_shares():
+    from tasks.engine.data import rank_batches
+
+    plan = [np.array([i]) for i in range(11)]
+    shares = [rank_batches(plan, r, 3) for r in range(3)]
+    assert [len(s) for s in shares] == [3, 3, 3]  # the trailing group of 2 is dropped
+    seen = [int(b[0]) for s in shares for b in s]
+    assert sorted(seen) == list(range(9))
+    assert [int(b[0]) for b in rank_batches(plan, 1, 3, start=6)] == [7]  # resume at global batch 6
 
 
 def test_clip_norm_bounds_the_update(tmp_path):
     cfg = toy_cfg(optim={"name": "sgd", "lr": 1.0, "clip_norm": 1e-3})
     tr = Trainer(cfg, tmp_path / "run")
     before = params(tr.model)
-    tr.step([next(iter(tr.task.train_batches(1)))])
+    tr.step([tr.task.probe_batch()])
     step = (params(tr.model) - before).norm().item()
     assert step == pytest.approx(1e-3, rel=1e-3)
     assert tr.window[3].item() > 1e-3  # the logged norm is the one before clipping
@@ -190,3 +204,19 @@ def test_sigusr1_checkpoints_after_the_current_update_and_exits_75(tmp_path):
     state = ckpt.load_checkpoint(tmp_path / "run" / "checkpoints" / ckpt.LAST)
     assert state["progress"]["updates"] == 1
     assert not (tmp_path / "run" / "status.json").exists()
+
+
+def test_worker_processes_do_not_change_the_trajectory(tmp_path):
+    """Batches built in DataLoader workers give the same run as batches built in process:
+    starting workers must not draw from the global RNG (dropout would shift)."""
+    import json
+
+    from tasks.engine.loop import train
+
+    def records(workers):
+        cfg = toy_cfg(model={"size": "tiny"}, data={"workers": workers}, train={"max_updates": 8, "log_every": 2})
+        assert train(cfg, tmp_path / f"w{workers}") == 0
+        lines = (tmp_path / f"w{workers}" / "metrics.jsonl").read_text().splitlines()
+        return [(r["step"], r["loss"]) for r in map(json.loads, lines) if r["kind"] == "train"]
+
+    assert records(0) == records(2)

@@ -53,10 +53,10 @@ def test_plain_ce_and_dispatch():
     g = torch.Generator().manual_seed(2)
     logits, target = torch.randn(6, 9, generator=g), torch.randint(0, 9, (6,), generator=g)
     ref = torch.nn.functional.cross_entropy(logits, target, reduction="sum", ignore_index=1)
-    assert cross_entropy(logits, target)[0].item() == pytest.approx(ref.item(), rel=1e-6)
-    assert task_loss("ce", 0.1, logits, target)[0].item() == pytest.approx(ref.item(), rel=1e-6)
+    assert cross_entropy(logits, target, 1)[0].item() == pytest.approx(ref.item(), rel=1e-6)
+    assert task_loss("ce", 0.1, logits, target, 1)[0].item() == pytest.approx(ref.item(), rel=1e-6)
     with pytest.raises(ValueError, match="loss.name='ctc'"):
-        task_loss("ctc", 0.0, logits, target)
+        task_loss("ctc", 0.0, logits, target, 1)
 
 
 def test_ctc_sums_over_utterances():

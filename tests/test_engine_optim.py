@@ -51,7 +51,7 @@ def test_adam_weight_decay_is_decoupled():
     assert torch.allclose(p, torch.full((2, 2), 2.0 * (1 - 0.1 * 0.5)))
 
 
-def test_radam_skips_until_rectified_then_follows_the_formula():
+def test_radam_only_decays_until_rectified_then_follows_the_formula():
     b1, b2, lr, eps, wd = 0.9, 0.98, 0.01, 1e-8, 0.1
     p = nn.Parameter(torch.tensor([1.0, -2.0]))
     opt = RAdamTC([p], lr=lr, betas=(b1, b2), eps=eps, weight_decay=wd)
@@ -67,13 +67,14 @@ def test_radam_skips_until_rectified_then_follows_the_formula():
         m = b1 * m + (1 - b1) * g
         v = b2 * v + (1 - b2) * g * g
         rho = rho_inf - 2 * t * b2 ** t / (1 - b2 ** t)
+        expected = expected * (1 - lr * wd)  # TC: decoupled decay on every step
         if rho >= 5:
             moved_at = moved_at or t
             r = math.sqrt((rho - 4) * (rho - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho))
             step = lr * r * math.sqrt(1 - b2 ** t) / (1 - b1 ** t)
-            expected = expected * (1 - lr * wd) - step * m / (v.sqrt() + eps)
+            expected = expected - step * m / (v.sqrt() + eps)
         assert torch.allclose(p.detach(), expected, atol=1e-7), t
-    assert moved_at is not None and moved_at > 1  # the first updates leave p unchanged
+    assert moved_at is not None and moved_at > 1  # the first updates only decay p
 
 
 def test_lars_trust_ratio_on_matrices_only():

@@ -16,14 +16,13 @@ ROOT = Path(__file__).resolve().parents[1]
 def cfg():
     return RunConfig.from_dict({
         "task": "toy", "run_id": "toy/resume", "seed": 7,
-        "data": {"max_tokens": 256},
+        "batching": {"max_tokens": 256},
         "model": {"family": "toy", "size": "tiny", "encoder_scheme": "post_ln",
                   "overrides": {"dim": 16, "layers": 1, "dropout": 0.2}},  # dropout: RNG must be restored
         "optim": {"name": "radam", "lr": 3e-3, "weight_decay": 0.01},
         "schedule": {"name": "inverse_sqrt", "warmup_updates": 10, "warmup_init_lr": 1e-7},
         "train": {"max_updates": 60, "update_freq": 2, "log_every": 1, "checkpoint_every": 1000,
-                  "keep_epoch_checkpoints": 2},
-        "eval": {"avg_last": 2},
+                  "keep_epoch_checkpoints": 2, "avg_last": 2},
     })
 
 
@@ -73,8 +72,9 @@ def test_sigterm_resume_reproduces_the_uninterrupted_run(tmp_path):
         assert json.loads((cut / name).read_text()) == json.loads((ref / name).read_text())
 
 
-def test_checkpoints_of_another_config_refuse_to_resume(tmp_path):
-    """The workflow rewrites RUN_DIR/config.yaml when a recipe changes; old checkpoints must not be reused."""
+def test_checkpoints_of_another_config_are_moved_aside_and_the_run_retrains(tmp_path):
+    """The workflow rewrites RUN_DIR/config.yaml when a recipe changes: the old run's files go to
+    RUN_DIR.config-<digest> (not reused, not deleted) and the new config trains from update 0."""
     run = tmp_path / "run"
     run.mkdir()
     short = cfg().replace(train={"max_updates": 6})
@@ -86,7 +86,9 @@ def test_checkpoints_of_another_config_refuse_to_resume(tmp_path):
     changed["optim"]["lr"] = 1e-3
     RunConfig.from_dict(changed).dump(run / "config.yaml")
     p = launch(run)
-    assert p.wait(timeout=120) == 2
+    assert p.wait(timeout=120) == 0
     err = p.stderr.read()
-    assert "another run config" in err and "optim" in err
-    assert any((run / "checkpoints").iterdir())  # nothing already written is lost
+    assert "another config" in err and "optim.lr" in err and "moved it aside" in err
+    aside = [d for d in tmp_path.iterdir() if d.name.startswith("run.config-")]
+    assert len(aside) == 1 and any((aside[0] / "checkpoints").iterdir())  # nothing already written is lost
+    assert "resuming from" not in err and n_train_records(run) == 6

@@ -1,4 +1,4 @@
-"""Attention entropy (SPEC 1.4) and the Theorem 3.1 lower bound (SPEC 1.5)."""
+"""Attention entropy (docs/methods.md §4.1) and the Theorem 3.1 lower bound (docs/methods.md §4.2)."""
 import math
 
 import pytest

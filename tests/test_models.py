@@ -1,4 +1,4 @@
-"""Every scheme x every family, and the identities of SPEC 1-2 that the core must satisfy."""
+"""Every scheme x every family, and the identities of docs/methods.md §2-3 that the core must satisfy."""
 import math
 
 import pytest
@@ -158,7 +158,7 @@ def test_sigma_estimate_tracks_true_norm_and_fold_matches():
 
 
 def _independent_omega(model, src, prev):
-    """SPEC 2.2 recomputed from scratch: set omega_i, rerun, read the sublayer input and branch."""
+    """docs/methods.md §3.2 recomputed from scratch: set omega_i, rerun, read the sublayer input and branch."""
     expected = {}
     for stack_name, stack in model.stacks().items():
         running, values = 1.0, []

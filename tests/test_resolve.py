@@ -4,7 +4,9 @@ import yaml
 
 from aggregate.spec import load_table, run_ids, table_ids
 from tasks.config import RunConfig
-from tasks.resolve import SCALES, ResolveError, main, parse_arch, parse_run_id, resolve, scale_steps
+from tasks.registry import record
+from tasks.resolve import SCALES, ResolveError, main, resolve, scale_steps
+from tasks.runid import RunId, parse_arch
 
 RID = "translation/iwslt14_de_en/transformer_iwslt_de_en-6L-6L/{scheme}/{variant}/seed1"
 
@@ -24,10 +26,13 @@ def test_every_table_run_resolves_and_validates(scale):
     for rid in rids:
         cfg = RunConfig.from_dict(resolve(scale, rid))
         assert cfg.run_id == rid and cfg.scale == scale
-        assert cfg.data.dir == f"results/{scale}/data/{parse_run_id(rid)['dataset']}"
-        size, enc, dec = parse_arch(parse_run_id(rid)["arch"])
-        assert cfg.model.size == size and cfg.model.overrides["encoder_layers"] == enc
-        assert cfg.model.overrides["decoder_layers"] == dec
+        r = RunId.parse(rid)
+        assert cfg.data.dir == f"results/{scale}/data/{r.dataset}"
+        size, depths = parse_arch(r.arch)
+        fields = record(r.task).depth_fields
+        fields = fields[cfg.model.family] if isinstance(fields, dict) else fields
+        assert cfg.model.size == size
+        assert tuple(cfg.model.overrides[f] for f in fields) == depths
 
 
 def test_paper_scale_keeps_the_recipe():
@@ -75,11 +80,28 @@ def test_admin_and_mixed_schemes():
     (RID.format(scheme="fancy_ln", variant="admin_iwslt"), ["unknown scheme", "fancy_ln"]),
     ("translation/iwslt14_de_en/transformer_iwslt_de_en-6L-6L/post_ln/admin_iwslt", ["malformed run id"]),
     ("translation/iwslt14_de_en/transformer-six/post_ln/admin_iwslt/seed1", ["malformed arch"]),
+    # checked when the config is resolved, not when a job starts: depth shape, size, override
+    ("translation/iwslt14_de_en/transformer_iwslt_de_en-6L/post_ln/admin_iwslt/seed1",
+     ["expects <size>-<encoder_layers>L-<decoder_layers>L", "got 1 depth"]),
+    ("translation/iwslt14_de_en/transformer_huge-6L-6L/post_ln/admin_iwslt/seed1",
+     ["unknown translation size 'transformer_huge'", "transformer_iwslt_de_en"]),
+    ("toy/toy_markov/tiny-2L-2L/pre_ln/admin_iwslt/seed1", ["task 'toy' (family toy) expects <size>-<layers>L"]),
+    ("translation/toy_markov/transformer_iwslt_de_en-6L-6L/pre_ln/admin_iwslt/seed1", ["dataset 'toy_markov' belongs to task 'toy'"]),
+    ("chess/iwslt14_de_en/transformer_iwslt_de_en-6L-6L/pre_ln/admin_iwslt/seed1", ["unknown task 'chess'"]),
 ])
 def test_bad_run_ids_fail_clearly(rid, words):
     with pytest.raises(ResolveError) as e:
         resolve("tiny", rid)
     assert all(w in str(e.value) for w in words)
+
+
+def test_an_override_that_is_not_a_size_field_fails_at_resolve(monkeypatch):
+    import tasks.resolve as r
+
+    real = r.variant_config
+    monkeypatch.setattr(r, "variant_config", lambda name: {**real(name), "model": {"overrides": {"depth": 3}}})
+    with pytest.raises(ResolveError, match=r"unknown translation size override\(s\) \['depth'\]; valid keys"):
+        resolve("tiny", RID.format(scheme="post_ln", variant="admin_iwslt"))
 
 
 def test_cli_writes_a_loadable_config(tmp_path, capsys):

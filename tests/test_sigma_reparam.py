@@ -1,4 +1,4 @@
-"""sigma-reparam layers (Zhai 2023, SPEC 1.1/1.8): init equivalence, sigma tracking, gradients, folding."""
+"""sigma-reparam layers (Zhai 2023, docs/methods.md §2.1): init equivalence, sigma tracking, gradients, folding."""
 import copy
 
 import pytest
@@ -229,3 +229,146 @@ def test_state_dict_round_trip_keeps_buffers():
     assert set(a.state_dict()) == {"weight", "bias", "gamma", "u", "sigma"}
     x = torch.randn(3, 5)
     assert torch.equal(a.eval()(x), b.eval()(x))
+
+
+# ---------------------------------------------------- the fast node against the plain graph
+def _set_fast(model, fast):
+    for m in model.modules():
+        if isinstance(m, SigmaReparamLinear):
+            m.fast = fast
+    return model
+
+
+def _tiny_translation():
+    from models import build_model
+
+    torch.manual_seed(0)
+    return build_model("translation", "translation_tiny", encoder_scheme="sigma_reparam",
+                       decoder_scheme="sigma_reparam", src_vocab=40, tgt_vocab=40, share="all")
+
+
+def test_fast_node_follows_the_plain_graph_trajectory():
+    """20 SGD steps (dropout on, same seeds): outputs, every gradient, parameters, u and sigma
+    of the fast node equal those of the plain autograd graph to fp32 rounding. (SGD, not Adam:
+    Adam would blow rounding noise on gradients that are zero in exact arithmetic -- the key
+    biases', which softmax ignores -- up to lr-sized steps.)"""
+    plain = _set_fast(_tiny_translation(), False)
+    fast = _set_fast(copy.deepcopy(plain), True)
+    assert sum(isinstance(m, SigmaReparamLinear) for m in fast.modules()) > 10
+    opts = [torch.optim.SGD(m.parameters(), lr=0.02, momentum=0.9) for m in (plain, fast)]
+    g = torch.Generator().manual_seed(1)
+    for step in range(20):
+        src = torch.randint(4, 40, (3, 7), generator=g)
+        prev = torch.randint(4, 40, (3, 5), generator=g)
+        outs = []
+        for model, opt in zip((plain, fast), opts):
+            torch.manual_seed(100 + step)  # same dropout masks
+            y = model(src, prev)
+            (y.float().square().mean() + y.float().mean()).backward()
+            outs.append(y.detach())
+        # fp32 rounding, which training amplifies step by step (relative 5e-7 at step 0, ~1e-5 by
+        # step 20 here): compared against each tensor group's scale, since gradients that are zero
+        # in exact arithmetic (key biases) are pure rounding noise in both
+        torch.testing.assert_close(outs[1], outs[0], rtol=0, atol=3e-5 * float(outs[0].abs().max()))
+        gmax = max(float(p.grad.abs().max()) for p in plain.parameters())
+        for (name, p0), p1 in zip(plain.named_parameters(), fast.parameters()):
+            assert p1.grad is not None, name
+            torch.testing.assert_close(p1.grad, p0.grad, rtol=0, atol=3e-5 * gmax, msg=name)
+        for opt in opts:
+            opt.step()
+            opt.zero_grad()
+    for (name, t0), t1 in zip(plain.state_dict().items(), fast.state_dict().values()):
+        torch.testing.assert_close(t1, t0, rtol=1e-4, atol=3e-5 * max(float(t0.abs().max()), 1.0), msg=name)
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_fast_node_gradients_per_input_and_fixed_gamma(bias):
+    torch.manual_seed(0)
+    ref = SigmaReparamLinear(12, 7, bias=bias)
+    ref.fast = False
+    new = copy.deepcopy(ref)
+    new.fast = True
+    new.gamma.requires_grad_(False)  # a fixed-gamma ablation: no gamma gradient, the rest unchanged
+    ref.gamma.requires_grad_(False)
+    x0 = torch.randn(2, 5, 12)
+    gy = torch.randn(2, 5, 7)
+    grads = []
+    for layer in (ref, new):
+        x = x0.clone().requires_grad_()
+        layer(x).backward(gy)
+        grads.append([x.grad] + [p.grad for p in layer.parameters() if p.requires_grad])
+    assert new.gamma.grad is None
+    for a, b in zip(*grads):
+        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(new.u, ref.u)  # both advanced u once, to the same vector
+
+
+def test_fast_node_bf16_autocast_matches_plain_graph():
+    torch.manual_seed(0)
+    ref = SigmaReparamLinear(64, 32)
+    ref.fast = False
+    new = copy.deepcopy(ref)
+    new.fast = True
+    x = torch.randn(40, 64)
+    out = []
+    for layer in (ref, new):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            y = layer(x)
+        assert y.dtype == torch.bfloat16
+        y.float().sum().backward()
+        out.append((y.float(), layer.weight.grad, layer.gamma.grad))
+    for a, b in zip(*out):
+        torch.testing.assert_close(b, a, rtol=2e-2, atol=2e-2)  # bf16 matmuls, rounded differently
+    assert new.weight.grad.dtype == torch.float32
+
+
+def test_fast_node_double_backward_equals_plain_graph():
+    """Hessian-vector products (the studies' create_graph=True path) agree."""
+    torch.manual_seed(0)
+    ref = SigmaReparamLinear(6, 5).double()
+    ref.fast = False
+    new = copy.deepcopy(ref)
+    new.fast = True
+    ref.eval(), new.eval()  # u fixed, so both see the same power step
+    x = torch.randn(4, 6, dtype=torch.float64)
+    hv = []
+    for layer in (ref, new):
+        params = list(layer.parameters())
+        loss = layer(x).tanh().square().sum()
+        grads = torch.autograd.grad(loss, params, create_graph=True)
+        vec = [torch.ones_like(p) for p in params]
+        hv.append(torch.autograd.grad(grads, params, vec))
+    for a, b in zip(*hv):  # sigma is computed in fp32 in both (docs/methods.md §2.1), hence fp32-level agreement
+        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)
+
+
+def test_batched_power_steps_equal_the_per_layer_ones():
+    """One pre-hook doing every layer's power step in batched mat-vecs: same outputs, gradients,
+    u and sigma as the per-layer steps; generate()-style direct calls still run their own."""
+    from models.sigma_reparam_fast import enable_batched_power_steps
+
+    ref = _tiny_translation()
+    new = copy.deepcopy(ref)
+    handles = enable_batched_power_steps(new)
+    g = torch.Generator().manual_seed(3)
+    for step in range(3):
+        src, prev = torch.randint(4, 40, (2, 6), generator=g), torch.randint(4, 40, (2, 4), generator=g)
+        outs = []
+        for model in (ref, new):
+            torch.manual_seed(step)
+            y = model(src, prev)
+            y.square().mean().backward()
+            outs.append(y.detach())
+        torch.testing.assert_close(outs[1], outs[0], rtol=0, atol=1e-5 * float(outs[0].abs().max()))
+        gmax = max(float(p.grad.abs().max()) for p in ref.parameters())
+        for (name, p0), p1 in zip(ref.named_parameters(), new.parameters()):
+            torch.testing.assert_close(p1.grad, p0.grad, rtol=0, atol=1e-5 * gmax, msg=name)
+        for (name, b0), b1 in zip(ref.named_buffers(), new.buffers()):
+            torch.testing.assert_close(b1, b0, rtol=1e-5, atol=1e-6, msg=name)
+    layers = [m for m in new.modules() if isinstance(m, SigmaReparamLinear)]
+    assert all(m._pending is None for m in layers)  # nothing left over after the forward
+    u_before = layers[0].u.clone()
+    new.encode(torch.randint(4, 40, (2, 6), generator=g))  # outside forward: the layer's own step
+    assert not torch.equal(layers[0].u, u_before)
+    for h in handles:
+        h.remove()

@@ -36,7 +36,7 @@ def data_dir(tmp_path_factory):
 def cfg_for(data_dir, **sections):
     base = RunConfig.from_dict({
         "task": "translation", "seed": 5,
-        "data": {"dir": str(data_dir), "max_tokens": 300},
+        "data": {"dir": str(data_dir)}, "batching": {"max_tokens": 300},
         "model": {"family": "translation", "size": "translation_tiny", "encoder_scheme": "post_ln",
                   "decoder_scheme": "pre_ln", "share": "all", "overrides": {"dropout": 0.0}},
         "eval": {"beam": 2, "max_len_a": 0.0, "max_len_b": 4, "batch_sentences": 8, "split": "test"},
@@ -47,11 +47,14 @@ def cfg_for(data_dir, **sections):
 def test_batches_respect_max_tokens_and_reshuffle_per_epoch(data_dir):
     task = build_task(cfg_for(data_dir))
     assert task.chance_loss == pytest.approx(math.log(len(task.dict)))
-    e1 = [b["id"].tolist() for b in task.train_batches(1)]
-    assert e1 == [b["id"].tolist() for b in task.train_batches(1)]  # deterministic given (seed, epoch)
-    assert e1 != [b["id"].tolist() for b in task.train_batches(2)]
+    def epoch(e):
+        return [task.build_batch(b, e) for b in task.epoch_batches(e)]
+
+    e1 = [b["id"].tolist() for b in epoch(1)]
+    assert e1 == [b["id"].tolist() for b in epoch(1)]  # deterministic given (seed, epoch)
+    assert e1 != [b["id"].tolist() for b in epoch(2)]
     assert sorted(i for b in e1 for i in b) == list(range(len(task.train)))  # every pair once
-    for b in task.train_batches(1):
+    for b in epoch(1):
         src, tgt = b["net_input"]["src_tokens"], b["target"]
         assert max(src.size(1), tgt.size(1)) * src.size(0) <= 300
         assert b["ntokens"] == int(tgt.ne(1).sum())
@@ -61,7 +64,7 @@ def test_loss_and_valid_loss_of_an_untrained_model_are_near_chance(data_dir):
     task = build_task(cfg_for(data_dir))
     torch.manual_seed(0)
     model = task.build_model()
-    batch = next(iter(task.train_batches(1)))
+    batch = task.probe_batch()
     loss, logs = task.loss(model, batch)
     assert logs["units"] == batch["ntokens"] and torch.isfinite(loss)
     per_token = float(logs["nll_sum"]) / logs["units"]

@@ -28,13 +28,13 @@ def test_short_tiny_run_beats_an_untrained_model(tmp_path, monkeypatch):
     prepare("iwslt14_de_en", tmp_path / "raw", tmp_path / "data", "admin", bpe_merges=400, workers=1)
     cfg = RunConfig.from_dict({
         "task": "translation", "run_id": "translation/iwslt14_de_en/tiny/pre_ln/test/seed1", "seed": 1,
-        "data": {"dir": str(tmp_path / "data"), "max_tokens": 1536},
+        "data": {"dir": str(tmp_path / "data")}, "batching": {"max_tokens": 1536},
         "model": {"family": "translation", "size": "translation_tiny", "encoder_scheme": "pre_ln",
                   "decoder_scheme": "pre_ln", "share": "all", "overrides": {"dropout": 0.0}},
         "optim": {"name": "adam", "lr": 3.0e-3, "betas": [0.9, 0.98]},
         "schedule": {"name": "inverse_sqrt", "warmup_updates": 20, "warmup_init_lr": 1.0e-5},
         "train": {"max_updates": 160, "log_every": 40, "checkpoint_every": 1000, "keep_epoch_checkpoints": 1},
-        "eval": {"beam": 2, "lenpen": 1.0, "max_len_a": 1.2, "max_len_b": 10, "avg_last": 1,
+        "eval": {"beam": 2, "lenpen": 1.0, "max_len_a": 1.2, "max_len_b": 10,
                  "batch_sentences": 64, "split": "test"},
     })
     cfg.dump(tmp_path / "config.yaml")

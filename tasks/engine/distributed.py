@@ -63,20 +63,6 @@ def no_sync(model: torch.nn.Module, skip: bool):
     return contextlib.nullcontext()
 
 
-def shard(batches, rank: int, world: int):
-    """Rank `rank`'s share of a batch stream: one of every `world` consecutive batches.
-
-    A trailing group shorter than `world` is dropped so every rank takes the same number
-    of steps (otherwise DDP's collectives would hang).
-    """
-    group = []
-    for b in batches:
-        group.append(b)
-        if len(group) == world:
-            yield group[rank]
-            group = []
-
-
 def autocast(precision: str, device: torch.device):
     """bf16 autocast on CUDA ("auto" or "bf16"), fp32 on CPU unless bf16 is asked for."""
     use_bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda")

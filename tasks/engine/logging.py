@@ -40,19 +40,57 @@ def jsonable(x):
     return x
 
 
-def truncate_metrics(path: Path, last_step: int) -> None:
-    """Drop records past `last_step` (written after the checkpoint a resume starts from)."""
+def truncate_metrics(path: Path, last_step: int, epoch: int | None = None, window_steps: int = 0) -> int:
+    """Drop the records written after the checkpoint a resume starts from; the number dropped.
+
+    The checkpoint was taken at update `last_step` with progress (`epoch`, `window_steps`).
+    Records of later steps go, and so do records of step `last_step` itself that the loop
+    writes only after that checkpoint, so that the resumed run writes each of them once:
+    - a "train" record of a partial log window (the checkpoint still holds `window_steps` > 0
+      unlogged updates: the record was written later, at the epoch end);
+    - a "valid" record of an epoch the checkpoint does not yet count as done
+      (record epoch >= `epoch`: the epoch-end checkpoint, which says epoch + 1, was not reached).
+    A line cut by a kill (not valid JSON) is dropped too.
+    """
     if not path.exists():
-        return
-    kept = []
+        return 0
+    kept, dropped = [], 0
     for line in path.read_text().splitlines():
         try:
             rec = json.loads(line)
         except json.JSONDecodeError:
-            continue  # a line cut by a kill
-        if rec.get("step", 0) <= last_step:
+            dropped += 1
+            continue
+        step = rec.get("step", 0)
+        after = step > last_step
+        if step == last_step and epoch is not None:
+            after = ((rec.get("kind") == "train" and window_steps > 0)
+                     or (rec.get("kind") == "valid" and rec.get("epoch", 0) >= epoch))
+        if after:
+            dropped += 1
+        else:
             kept.append(line)
-    atomic_write_text(path, "".join(k + "\n" for k in kept))
+    if dropped:
+        atomic_write_text(path, "".join(k + "\n" for k in kept))
+    return dropped
+
+
+def reset_logs(run_dir: Path) -> list[str]:
+    """A restart from update 0: empty metrics.jsonl and drop the TensorBoard events, so that
+    the old records are not read as part of the new run. Returns what was reset."""
+    import shutil
+
+    reset = []
+    metrics = run_dir / "metrics.jsonl"
+    if metrics.exists() and metrics.stat().st_size > 0:
+        n = sum(1 for line in metrics.read_text().splitlines() if line.strip())
+        atomic_write_text(metrics, "")
+        reset.append(f"{metrics} ({n} records)")
+    tb = run_dir / "tensorboard"
+    if tb.is_dir():
+        shutil.rmtree(tb)
+        reset.append(str(tb))
+    return reset
 
 
 class MetricsLogger:

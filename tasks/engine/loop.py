@@ -13,6 +13,7 @@ import itertools
 import json
 import math
 import random
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -21,16 +22,20 @@ import numpy as np
 import torch
 
 from tasks.base import move_to
-from tasks.config import ConfigError, RunConfig, atomic_write_text
+from common.io import atomic_write_text
+from tasks.config import ConfigError, RunConfig
 from tasks.engine import checkpoint as ckpt
 from tasks.engine import distributed as ddp
-from tasks.engine.divergence import DivergenceMonitor
-from tasks.engine.logging import MetricsLogger, peak_memory_mb, truncate_metrics
+from tasks.engine import lock
+from tasks.engine.data import make_loader, rank_batches
+from tasks.engine.divergence import DivergenceMonitor, planned_updates
+from tasks.engine.logging import MetricsLogger, peak_memory_mb, reset_logs, truncate_metrics
 from tasks.engine.optim import build_optimizer, set_lr
 from tasks.engine.schedules import build_schedule
 from tasks.registry import build_task
 
 EXIT_OK, EXIT_RESUME = 0, 75
+STOP_CHECK_EVERY = 10  # updates between the ranks' agreement on a stop request (DDP only)
 
 
 class StopFlag:
@@ -73,7 +78,9 @@ class Trainer:
         self._resume()
         self.net = ddp.wrap_ddp(self.model, self.dist)
         self.monitor = DivergenceMonitor(cfg.divergence, self.task.chance_loss, self.device,
-                                         self.progress.over_bound, self.progress.chance_checked)
+                                         self.progress.over_bound, self.progress.chance_checked,
+                                         planned=planned_updates(cfg, self.task, self.dist.world),
+                                         warmup=cfg.schedule.warmup_updates, state=self._monitor_state)
         self.prober = None
         if cfg.probes.every > 0:
             from tasks.engine.probing import Prober
@@ -92,21 +99,38 @@ class Trainer:
 
     # ---- state -------------------------------------------------------------------------
     def _resume(self) -> None:
+        """Take the run lock, then continue from the newest readable checkpoint, or start from
+        update 0 with the run's old logs emptied (and say so): records of a run that is being
+        redone must not be read as part of the new one."""
+        self._monitor_state = None
+        if self.dist.is_main:
+            lock.acquire(self.run_dir)  # held until the process ends (tasks/engine/lock.py)
+            ckpt.clean_stray_temps(self.ckpt_dir)
         state = ckpt.load_resume_state(self.ckpt_dir) if self.ckpt_dir.exists() else None
         if state is None:
+            if self.dist.is_main:
+                reset = reset_logs(self.run_dir)
+                if reset:
+                    print(f"warning: no readable checkpoint in {self.ckpt_dir}: training {self.run_dir} from "
+                          f"update 0; emptied the old logs {', '.join(reset)}", file=sys.stderr, flush=True)
             return
         saved, current = state.get("config"), self.cfg.to_dict()
         if saved is not None and saved != current:
             changed = sorted(key for key in set(saved) | set(current) if saved.get(key) != current.get(key))
             raise ConfigError(f"the checkpoints in {self.ckpt_dir} were written under another run config "
                               f"(sections that differ: {', '.join(changed)}); resuming would mix two runs. "
-                              f"Delete {self.run_dir} to train this config from scratch.")
+                              f"`python -m tasks.train` moves such a run aside and retrains; or delete {self.run_dir}.")
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.progress = Progress(**state["progress"])
+        self._monitor_state = state.get("divergence")
         ckpt.set_rng_state(state["rng"])
         if self.dist.is_main:
-            truncate_metrics(self.run_dir / "metrics.jsonl", self.progress.updates)
+            pr = self.progress
+            dropped = truncate_metrics(self.run_dir / "metrics.jsonl", pr.updates, pr.epoch, pr.window_steps)
+            if dropped:
+                print(f"dropped {dropped} metrics record(s) written after the checkpoint of update {pr.updates}",
+                      file=sys.stderr, flush=True)
 
     def _state(self) -> dict:
         self.progress.over_bound = self.monitor.over_bound
@@ -115,9 +139,16 @@ class Trainer:
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "progress": asdict(self.progress), "rng": ckpt.rng_state(), "config": self.cfg.to_dict()}
 
-    def _save_last(self) -> None:
-        if self.dist.is_main:
-            ckpt.save_last(self._state(), self.ckpt_dir)
+    def _save_last(self, epoch_done: int | None = None, best: bool = False) -> None:
+        """checkpoint_last.pt; at an epoch end (`epoch_done`) checkpoint{N}.pt first (and
+        checkpoint_best.pt), then last: see tasks/engine/checkpoint.py, crash safety."""
+        if not self.dist.is_main:
+            return
+        state = {**self._state(), "divergence": self.monitor.state()}
+        if epoch_done is None:
+            ckpt.save_last(state, self.ckpt_dir)
+        else:
+            ckpt.save_epoch_end(state, self.ckpt_dir, epoch_done, self.cfg.train.keep_epoch_checkpoints, best)
 
     # ---- the loop ----------------------------------------------------------------------
     def run(self) -> int:
@@ -143,7 +174,7 @@ class Trainer:
             else:  # the epoch ran out of batches
                 if pr.updates == updates_before and pr.batch == 0:
                     raise RuntimeError(f"task {self.cfg.task!r} produced no training batches for epoch "
-                                       f"{pr.epoch} (world size {self.dist.world}); check data.dir and data.max_tokens")
+                                       f"{pr.epoch} (world size {self.dist.world}); check data.dir and the task's batch size")
                 result = self._end_epoch(t_epoch)
                 if result is not None:
                     return result
@@ -154,10 +185,12 @@ class Trainer:
         return (t.max_updates > 0 and pr.updates >= t.max_updates) or (t.max_epochs > 0 and pr.epoch > t.max_epochs)
 
     def _epoch_updates(self):
-        """Lists of update_freq micro-batches of this rank, resuming after progress.batch."""
-        pr, d, uf = self.progress, self.dist, self.cfg.train.update_freq
-        stream = self.task.train_batches_from(pr.epoch, pr.batch)
-        mine = ddp.shard(stream, d.rank, d.world)
+        """Lists of update_freq micro-batches of this rank, resuming after progress.batch.
+
+        Only this rank's batches after the resume point are built (tasks.engine.data)."""
+        pr, d, uf, dc = self.progress, self.dist, self.cfg.train.update_freq, self.cfg.data
+        plan = rank_batches(self.task.epoch_batches(pr.epoch), d.rank, d.world, pr.batch)
+        mine = iter(make_loader(self.task, plan, pr.epoch, dc.workers, dc.prefetch, self.device.type == "cuda"))
         while True:
             micro = list(itertools.islice(mine, uf))
             if not micro:
@@ -220,8 +253,9 @@ class Trainer:
     def _stop_requested(self) -> bool:
         if self.dist.world == 1:
             return self.stop.requested
-        # Every rank must stop at the same update: agree at log steps only (one tiny collective).
-        if self.progress.updates % self.cfg.train.log_every != 0:
+        # Every rank must stop at the same update: agree every STOP_CHECK_EVERY updates (one tiny
+        # collective and host read), so a stop signal is honoured well before the job is killed.
+        if self.progress.updates % min(self.cfg.train.log_every, STOP_CHECK_EVERY) != 0:
             return False
         flag = torch.tensor([float(self.stop.requested)], device=self.device)
         ddp.all_reduce_sum(flag, self.dist.world)
@@ -264,11 +298,7 @@ class Trainer:
             pr.best_valid = valid["valid_loss"]
         pr.epoch, pr.batch = epoch + 1, 0
         pr.epoch_starts[epoch + 1] = pr.updates
-        if self.dist.is_main:
-            self._save_last()
-            ckpt.save_epoch(self.ckpt_dir, epoch, t.keep_epoch_checkpoints)
-            if is_best:
-                ckpt.save_best(self.ckpt_dir)
+        self._save_last(epoch_done=epoch, best=is_best)
         epoch_loss = self._epoch_sums[0] / max(self._epoch_sums[1], 1.0)
         self._epoch_sums = [0.0, 0.0]
         self.logger.epoch_summary(epoch, pr.updates, epoch_loss, valid, time.perf_counter() - t_epoch)
@@ -297,12 +327,24 @@ class Trainer:
     def _finish(self) -> int:
         """Final checkpoint, eval on the averaged last epoch checkpoints, eval.json, status.json."""
         pr = self.progress
+        late = self.monitor.at_end()  # exploding at the last log step, before the patience ran out
+        if late is not None:
+            return self._diverged(*late)
         if not self.dist.is_main:
             return EXIT_OK
-        self._save_last()
-        if pr.batch > 0:  # stopped by max_updates inside an epoch: validate and keep that partial epoch too
-            self._validate()
-            ckpt.save_epoch(self.ckpt_dir, pr.epoch, self.cfg.train.keep_epoch_checkpoints)
+        if pr.batch > 0:
+            # Stopped by max_updates inside an epoch: validate and keep that partial epoch too; the
+            # checkpoint then counts it as done, so a resume from it does not validate it again.
+            valid = self._validate()
+            epoch = pr.epoch
+            is_best = valid["valid_loss"] < pr.best_valid
+            if is_best:
+                pr.best_valid = valid["valid_loss"]
+            pr.epoch, pr.batch = epoch + 1, 0
+            pr.epoch_starts[epoch + 1] = pr.updates
+            self._save_last(epoch_done=epoch, best=is_best)
+        else:
+            self._save_last()
         averaged = self._load_final_weights()
         self.model.eval()
         with torch.no_grad():
@@ -313,7 +355,7 @@ class Trainer:
         return EXIT_OK
 
     def _load_final_weights(self) -> list[str]:
-        k = self.cfg.eval.avg_last
+        k = self.cfg.train.avg_last
         epochs = ckpt.epoch_checkpoints(self.ckpt_dir)
         if k > 1 and len(epochs) >= k:
             chosen = epochs[-k:]

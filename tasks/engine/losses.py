@@ -1,10 +1,14 @@
 """Losses, all returning sums (the loop normalises by the number of units).
 
-Label smoothing follows fairseq's `label_smoothed_cross_entropy.py` (SPEC 4.2):
-    loss = (1 - eps - eps/(V-1)) * nll + eps/(V-1) * sum_v(-log p_v)
-summed over non-pad targets. The smoothing mass eps is spread over the V-1 wrong classes,
-unlike torch's `label_smoothing`, which spreads it over all V. Values are in nats (fairseq
-logs base 2).
+Label smoothing, two forms, chosen per recipe by `smoothing_over` (docs/reference_code.md):
+  "others" (fairseq 0.12 `criterions/label_smoothed_cross_entropy.py`, the default):
+      loss = (1 - eps - eps/(V-1)) * nll + eps/(V-1) * sum_v(-log p_v)
+      the mass eps is spread over the V-1 wrong classes;
+  "all" (fairseq 0.9 as vendored by Transformer-Clinic, the Admin code; also torch's
+      `label_smoothing` and timm's LabelSmoothingCrossEntropy):
+      loss = (1 - eps) * nll + eps/V * sum_v(-log p_v)
+      the mass eps is spread uniformly over all V classes.
+Both are summed over non-pad targets. Values are in nats (fairseq logs base 2).
 """
 from __future__ import annotations
 
@@ -12,13 +16,19 @@ import torch
 import torch.nn.functional as F
 
 
+SMOOTHING_FORMS = ("others", "all")
+
+
 def label_smoothed_nll(logits: torch.Tensor, target: torch.Tensor, eps: float,
-                       ignore_index: int | None = 1) -> tuple[torch.Tensor, torch.Tensor]:
+                       ignore_index: int | None,
+                       smoothing_over: str = "others") -> tuple[torch.Tensor, torch.Tensor]:
     """(smoothed loss sum, nll sum) for logits (..., V) and target (...) long.
 
     Computed in float32 whatever the autocast dtype; targets equal to ignore_index (pad)
-    contribute nothing.
+    contribute nothing. `smoothing_over`: "others" (fairseq 0.12) or "all" (TC / fairseq 0.9).
     """
+    if smoothing_over not in SMOOTHING_FORMS:
+        raise ValueError(f"loss.smoothing_over={smoothing_over!r}; expected one of {SMOOTHING_FORMS}")
     lprobs = F.log_softmax(logits.float(), dim=-1).reshape(-1, logits.size(-1))
     target = target.reshape(-1)
     if lprobs.size(0) != target.size(0):
@@ -33,14 +43,18 @@ def label_smoothed_nll(logits: torch.Tensor, target: torch.Tensor, eps: float,
     if eps == 0.0:
         return nll_sum, nll_sum
     v = lprobs.size(-1)
-    eps_i = eps / (v - 1)
-    loss = (1.0 - eps - eps_i) * nll_sum + eps_i * smooth.sum()
+    if smoothing_over == "all":
+        loss = (1.0 - eps) * nll_sum + (eps / v) * smooth.sum()
+    else:
+        eps_i = eps / (v - 1)
+        loss = (1.0 - eps - eps_i) * nll_sum + eps_i * smooth.sum()
     return loss, nll_sum
 
 
 def cross_entropy(logits: torch.Tensor, target: torch.Tensor,
-                  ignore_index: int | None = 1) -> tuple[torch.Tensor, torch.Tensor]:
-    """(nll sum, nll sum): plain cross entropy, the eps = 0 case."""
+                  ignore_index: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(nll sum, nll sum): plain cross entropy, the eps = 0 case. `ignore_index` is explicit
+    (the pad id of token tasks, None for classification) so no class is dropped silently."""
     return label_smoothed_nll(logits, target, 0.0, ignore_index)
 
 
@@ -57,10 +71,11 @@ def ctc(log_probs: torch.Tensor, out_lengths: torch.Tensor, targets: torch.Tenso
 
 
 def task_loss(name: str, label_smoothing: float, logits: torch.Tensor, target: torch.Tensor,
-              ignore_index: int | None = 1) -> tuple[torch.Tensor, torch.Tensor]:
-    """Dispatch on cfg.loss.name for token/class targets (CTC has its own signature)."""
+              ignore_index: int | None, smoothing_over: str = "others") -> tuple[torch.Tensor, torch.Tensor]:
+    """Dispatch on cfg.loss.name for token/class targets (CTC has its own signature);
+    `smoothing_over` is cfg.loss.smoothing_over."""
     if name == "label_smoothed_ce":
-        return label_smoothed_nll(logits, target, label_smoothing, ignore_index)
+        return label_smoothed_nll(logits, target, label_smoothing, ignore_index, smoothing_over)
     if name == "ce":
         return cross_entropy(logits, target, ignore_index)
     raise ValueError(f"loss.name={name!r} does not apply to token or class targets; "

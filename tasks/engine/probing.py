@@ -6,31 +6,23 @@ the optimizer step (the gradients exist then), update_norms across it.
 """
 from __future__ import annotations
 
-import importlib
-
 import torch
+from models import probes
+from models.scheme import get_scheme
 
 from tasks.base import move_to
 from tasks.config import RunConfig
-
-
-def _probes_module():
-    try:
-        return importlib.import_module("models.probes")
-    except ImportError as e:
-        raise RuntimeError(f"probes.every > 0 needs models/probes.py, which could not be imported ({e}); "
-                           "set probes.every: 0 to train without probes") from None
 
 
 class Prober:
     def __init__(self, cfg: RunConfig, task, device: torch.device):
         self.cfg = cfg.probes
         self.every = cfg.probes.every
-        self.p = _probes_module()
+        self.p = probes
         self.task = task
         self.batch = move_to(task.probe_batch(), device)
-        schemes = {cfg.model.encoder_scheme, cfg.model.decoder_scheme}
-        self.has_omega = "admin" in schemes or bool(cfg.model.omega)
+        schemes = [s for s in (cfg.model.encoder_scheme, cfg.model.decoder_scheme) if s]
+        self.has_omega = any(get_scheme(s).admin_omega for s in schemes) or bool(cfg.model.omega)
         self._before = None
 
     def due(self, step: int) -> bool:

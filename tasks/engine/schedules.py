@@ -5,10 +5,10 @@ uses lr(0) = warmup_init_lr. Epochs are 1-based. After warm-up every schedule is
 (fairseq uses --min-lr as a stop criterion instead; at the recipes' 1e-9 it never fires).
 
 - constant: lr, after an optional linear warm-up.
-- inverse_sqrt (fairseq `inverse_square_root_schedule.py`, SPEC 4.3): for step < W,
+- inverse_sqrt (fairseq `inverse_square_root_schedule.py`, docs/recipes.md §3.2): for step < W,
   init + step*(lr - init)/W; then lr*sqrt(W)/sqrt(step). With W = 0: lr/sqrt(max(step, 1)).
 - linear: warm-up, then linear decay from lr to min_lr at the horizon T.
-- cosine (DeiT, SPEC 5): warm-up, then min_lr + (lr - min_lr)(1 + cos(pi (step-W)/(T-W)))/2.
+- cosine (DeiT, docs/recipes.md §7): warm-up, then min_lr + (lr - min_lr)(1 + cos(pi (step-W)/(T-W)))/2.
 - step (Xiong sec. 4): lr * gamma^(number of step_epochs <= epoch); with `then:
   inverse_sqrt`, from the last decay epoch on, lr_decayed*sqrt(s0)/sqrt(step) where s0 is
   the update count at which that epoch began ("decayed at the 6th epoch followed by the

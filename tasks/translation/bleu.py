@@ -1,11 +1,11 @@
-"""BLEU as the papers report it, and the detokenised sacreBLEU beside it (SPEC 4.6).
+"""BLEU as the papers report it, and the detokenised sacreBLEU beside it (docs/recipes.md §5).
 
 - `tokenized_bleu`: fairseq-generate's BLEU-4 on the Moses-tokenised, BPE-removed text,
   whitespace tokens, case-sensitive (multi-bleu.perl equivalent; IWSLT data is already
   lowercased). Computed with sacreBLEU tokenize='none' and smooth_method='none' (fairseq's
   scorer has no smoothing: a zero n-gram precision gives BLEU 0).
 - `compound_split_bleu`: fairseq scripts/compound_split_bleu.sh for En-De: "a-b" -> "a ##AT##-##AT## b"
-  in hypothesis and reference, then tokenised BLEU (ECOSYSTEM.md 6; the AIAYN/t2t convention).
+  in hypothesis and reference, then tokenised BLEU (docs/recipes.md §5; the AIAYN/t2t convention).
 - `detok_sacrebleu`: sacremoses-detokenise the hypothesis, score against the untokenised
   reference with sacreBLEU's default 13a tokeniser; returns the score and its signature.
 """

@@ -14,7 +14,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-BOS, PAD, EOS, UNK = 0, 1, 2, 3
+from common.tokens import BOS, EOS, PAD, UNK  # noqa: F401  (fairseq ids)
+
 SPECIALS = ("<s>", "<pad>", "</s>", "<unk>")
 PADDING_FACTOR = 8
 

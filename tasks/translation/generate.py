@@ -1,6 +1,6 @@
 """Batched beam search over `model.encode` / `model.decode`, following fairseq's SequenceGenerator.
 
-Rules kept from fairseq (SPEC 4.4, 4.6):
+Rules kept from fairseq (docs/recipes.md §3.3, §5):
 - decoding starts from eos (the decoder input convention); pad is never generated;
 - max length = min(int(max_len_a * S + max_len_b), max_positions - 1), S = the padded source
   length of the batch (fairseq uses src_tokens.size(1)); at step max_len only eos is allowed;

@@ -1,18 +1,36 @@
-"""The Moses text steps of the fairseq/TC preparation scripts, in Python.
+r"""The Moses text steps of the fairseq/TC preparation scripts, in Python.
 
-Each function mirrors one Moses script as the recipes call it (SPEC 2.5, 4.5):
+Each function mirrors one Moses script as the recipes call it (docs/recipes.md §1, §4):
 - `tokenize`: tokenizer.perl -l L [-a] via sacremoses. The perl tokenizer escapes XML
   special characters by default (& -> &amp;, " -> &quot;, ' -> &apos;, | -> &#124;, ...),
   and the recipes do not pass -no-escape, so neither do we (escape=True);
 - `normalize_punctuation`: normalize-punctuation.perl L (sacremoses MosesPunctNormalizer);
-- `remove_non_printing`: remove-non-printing-char.perl, every \\p{C} character -> space;
+- `remove_non_printing`: remove-non-printing-char.perl, every \p{C} character -> space;
 - `lowercase`: lowercase.perl (Perl `lc`; Python `str.lower` agrees on the scripts we see);
 - `clean_pairs`: clean-corpus-n.perl [-ratio R] corpus l1 l2 out MIN MAX.
 Tokenisation of large files runs in a process pool (the scripts use -threads 8).
+
+sacremoses 0.2.0 differs from the perl scripts (mosesdecoder scripts/tokenizer/, checked at
+commit 34452895, Feb 2025; the two files last changed in 2019) in three ways, which the thin
+layer below (`PerlTokenizer`, `normalize_punctuation`) puts right:
+ 1. normalize-punctuation.perl reads each line WITH its newline, and its German/Spanish/French
+    rule s/(\.+)\"(\s*[^<])/\"$1$2/ then also fires on a line-final ." (the newline matches
+    [^<]): `„eine Reform für alle.“` -> `"eine Reform für alle".`. sacremoses normalises the
+    line without it, so the rule never sees a character after the quote. We normalise
+    line + newline (sacremoses strips the newline again at the end).
+ 2. perl's normaliser maps a `’` that is not between two ASCII letters to `"` (`banks’ losses`
+    -> `banks" losses`, tokenised `banks &quot; losses`); sacremoses maps it to `'` (tokenised
+    `&apos;`) unless built with perl_parity=True, which changes exactly that rule (and the
+    spaced French quotes « / », which perl also turns into ` "` / `" `).
+ 3. tokenizer.perl always splits the final period off the LAST word of a line ("split last
+    words independently as they are unlikely to be non-breaking prefixes"), before the
+    non-breaking-prefix tests: `9 a.m.` -> `9 a.m .`, `Nr. 5.` -> `Nr. 5 .`. sacremoses runs
+    the prefix tests on the last word too and keeps `a.m.` / `5.` whole.
 """
 from __future__ import annotations
 
 import os
+import re
 import unicodedata
 from concurrent.futures import ProcessPoolExecutor
 from functools import lru_cache
@@ -25,14 +43,41 @@ from sacremoses import MosesPunctNormalizer, MosesTokenizer
 CHUNK = 2000  # lines per task sent to a worker process
 
 
+_FINAL_PERIOD = re.compile(r"^(\S+)\.$")  # tokenizer.perl's `$word =~ /^(\S+)\.$/`
+
+
+class PerlTokenizer(MosesTokenizer):
+    """MosesTokenizer whose non-breaking-prefix step splits the last word's period the way
+    tokenizer.perl does (difference 3 in the module docstring)."""
+
+    def handles_nonbreaking_prefixes(self, text: str) -> str:
+        out = super().handles_nonbreaking_prefixes(text)
+        words = text.split()
+        m = _FINAL_PERIOD.match(words[-1]) if words else None
+        # sacremoses returns the words joined by " " and rewrites a split word "X." as "X .";
+        # if the last word came back unchanged, the prefix rules kept it: split it anyway.
+        if m and out.endswith(words[-1]) and not out.endswith(" ."):
+            out = out[: len(out) - len(words[-1])] + m.group(1) + " ."
+        return out
+
+
 @lru_cache(maxsize=None)
 def _tokenizer(lang: str) -> MosesTokenizer:
-    return MosesTokenizer(lang=lang)
+    return PerlTokenizer(lang=lang)
 
 
 @lru_cache(maxsize=None)
 def _normalizer(lang: str) -> MosesPunctNormalizer:
-    return MosesPunctNormalizer(lang=lang)
+    # perl_parity: a `’` outside a word becomes `"` as in the perl script (difference 2)
+    return MosesPunctNormalizer(lang=lang, perl_parity=True)
+
+
+def normalize_punctuation(line: str, lang: str) -> str:
+    """normalize-punctuation.perl -l lang on one line (no newline in the input or output).
+
+    The perl script sees the line's newline; appending it lets the German/Spanish/French
+    quote-period rule fire at the end of the line as in perl (difference 1)."""
+    return _normalizer(lang).normalize(line + "\n")
 
 
 def remove_non_printing(line: str) -> str:
@@ -46,11 +91,11 @@ def lowercase(line: str) -> str:
 
 def _process_chunk(args: tuple[list[str], str, bool, bool]) -> list[str]:
     lines, lang, aggressive, normalize = args
-    tok, norm = _tokenizer(lang), _normalizer(lang)
+    tok = _tokenizer(lang)
     out = []
     for line in lines:
         if normalize:  # normalize-punctuation.perl | remove-non-printing-char.perl
-            line = remove_non_printing(norm.normalize(line))
+            line = remove_non_printing(normalize_punctuation(line, lang))
         out.append(tok.tokenize(line, aggressive_dash_splits=aggressive, return_str=True, escape=True))
     return out
 

@@ -4,7 +4,7 @@
         [--variant admin|fairseq] [--bpe-merges N] [--valid-every K] [--icml17] [--workers W]
 
 RAW holds `de-en.tgz` (IWSLT'14) or the extracted WMT'14 tree (see tasks.translation.raw);
-`tasks.translation.make_tiny` writes both for tiny/small scale. The steps (SPEC 2.5, 4.5),
+`tasks.translation.make_tiny` writes both for tiny/small scale. The steps (docs/recipes.md §1, §4),
 applied as the shell scripts apply them:
  1. text extraction (train.tags filters, <seg> lines), Moses tokenisation per language
     (WMT: normalize-punctuation, remove-non-printing-char and tokenizer -a);
@@ -17,8 +17,8 @@ applied as the shell scripts apply them:
  5. a joined fairseq dictionary from train (TC's --joined-dictionary; the upstream fairseq
     IWSLT recipe uses two dictionaries -- we always join them so the same model config serves
     both variants) and binarised memory-mapped token arrays.
-DATA then holds {train,valid,test}.{src,tgt} (BPE'd text), test.raw.{src,tgt} (untokenised
-test text, the sacreBLEU reference), code (BPE merges), dict.txt, {split}.{src}-{tgt}.{lang}.bin/.idx
+DATA then holds {train,valid,test}.{src,tgt} (BPE'd text), test.raw.{src,tgt} (the pristine
+test-set text, the sacreBLEU reference: see `reference_lines`), code (BPE merges), dict.txt, {split}.{src}-{tgt}.{lang}.bin/.idx
 and meta.json. It is built in a sibling temp directory and moved into place at the end, so an
 interrupted run leaves no half-written DATA. Bad input stops before any output is written.
 """
@@ -30,6 +30,7 @@ import dataclasses
 import io
 import json
 import os
+import re
 import shutil
 import sys
 from itertools import chain
@@ -76,6 +77,43 @@ def write_pairs(pairs: Iterable[tuple[str, str]], path_a: Path, path_b: Path) ->
     return n
 
 
+# ------------------------------------------------------------- the sacreBLEU reference
+_SEG = re.compile(r"<seg[^>]*>(.*?)</seg>")
+# The SGML/XML entities (named and numeric) only: html.unescape would also decode HTML's
+# legacy semicolon-less names ("&not", "&para"), which plain text with a bare "&" can contain.
+_ENTITY = re.compile(r"&(amp|lt|gt|quot|apos|#[0-9]+|#[xX][0-9a-fA-F]+);")
+_NAMED = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'"}
+
+
+def _decode_entity(m: re.Match) -> str:
+    name = m.group(1)
+    if name[0] != "#":
+        return _NAMED[name]
+    return chr(int(name[2:], 16) if name[1] in "xX" else int(name[1:]))
+
+
+def reference_lines(text: str, what: str) -> list[str]:
+    """The pristine text of the <seg> lines of an SGM/XML test file: the sacreBLEU reference.
+
+    The recipes' shell scripts feed the tokenizer `sed "s/’/'/g"` of the raw <seg> text with
+    its entities left encoded (raw.seg_lines; test.{lang} is built from that, as they do),
+    but a sacreBLEU score is only comparable to published ones against the test set's own
+    text: original characters (no ’ -> ' mapping), entities decoded (`AT&amp;T` -> `AT&T`),
+    whitespace stripped and runs collapsed as sacreBLEU's SGM reader does
+    (sacrebleu/dataset/base.py `_clean`). One line per line with "<seg id", as seg_lines,
+    so the reference stays parallel to test.{lang}.
+    """
+    out = []
+    for n, line in enumerate(text.split("\n"), 1):
+        if "<seg id" not in line:
+            continue
+        m = _SEG.search(line)
+        if m is None:
+            raise RawDataError(f"{what}: line {n} has '<seg id' but no <seg ...>...</seg> element: {line[:80]!r}")
+        out.append(" ".join(_ENTITY.sub(_decode_entity, m.group(1)).split()))
+    return out
+
+
 # ----------------------------------------------------------------- step 1: raw -> tokens
 def iwslt_tokens(r: Recipe, raw: Path, work: Path, out: Path, workers: int) -> dict[str, str]:
     """work/train.tags.tok.{l}, work/test.{l} (tokenised, lowercased) and out/test.raw.{l}."""
@@ -85,16 +123,17 @@ def iwslt_tokens(r: Recipe, raw: Path, work: Path, out: Path, workers: int) -> d
     tags = {lang: train_tag_lines(members[f"{pair}/train.tags.{pair}.{lang}"]) for lang in (r.src, r.tgt)}
     check_parallel(len(tags[r.src]), len(tags[r.tgt]), f"{archive}:{pair}/train.tags.{pair}.{r.src}",
                    f"{pair}/train.tags.{pair}.{r.tgt} (after removing the metadata lines)")
-    segs = {}
+    segs, refs = {}, {}
     for s in IWSLT_EVAL_SETS:
         names = {lang: f"{pair}/IWSLT14.{s}.{pair}.{lang}.xml" for lang in (r.src, r.tgt)}
         segs[s] = {lang: seg_lines(members[n]) for lang, n in names.items()}
+        refs[s] = {lang: reference_lines(members[n], f"{archive}:{n}") for lang, n in names.items()}
         check_parallel(len(segs[s][r.src]), len(segs[s][r.tgt]), f"{archive}:{names[r.src]} <seg> lines",
                        f"{names[r.tgt]} <seg> lines")
     for lang in (r.src, r.tgt):
         write_lines(work / f"train.tags.tok.{lang}", moses.tokenize(tags[lang], lang, workers=workers))
         test = [line for s in IWSLT_EVAL_SETS for line in segs[s][lang]]
-        write_lines(out / f"test.raw.{lang}", test)
+        write_lines(out / f"test.raw.{lang}", [line for s in IWSLT_EVAL_SETS for line in refs[s][lang]])
         toks = moses.tokenize(test, lang, workers=workers)
         write_lines(work / f"test.{lang}", (moses.lowercase(t) if r.lowercase else t for t in toks))
     return {"de-en.tgz": sha256(archive)}
@@ -130,8 +169,9 @@ def wmt_tokens(r: Recipe, raw: Path, work: Path, out: Path, workers: int) -> dic
             lines = iter_lines(input_path(raw / f"{r.valid_file}.{lang}", r.valid_file))
             write_lines(work / f"valid.{lang}", moses.tokenize(lines, lang, r.aggressive, r.normalize, workers))
     for path, lang in zip(_sgm_paths(r, raw), (r.src, r.tgt)):
-        test = seg_lines("\n".join(iter_lines(path)))
-        write_lines(out / f"test.raw.{lang}", test)
+        text = "\n".join(iter_lines(path))
+        test = seg_lines(text)
+        write_lines(out / f"test.raw.{lang}", reference_lines(text, str(path)))
         # the scripts tokenise newstest2014 with -a but without normalize-punctuation
         write_lines(work / f"test.{lang}", moses.tokenize(test, lang, r.aggressive, False, workers))
     return {name: sha256(p) for name, p in sorted(files.items())}

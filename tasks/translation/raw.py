@@ -11,7 +11,10 @@
 - WMT corpora: plain text files, one sentence per line, read from the extracted tree
   (a `.gz` next to the expected name is read too, as for giga-fren).
 Lines are split on "\\n" only (like Perl's readline; Python's splitlines would also split on
-U+2028, U+0085, ...). Every failure raises `RawDataError` naming the file and what was expected.
+U+2028, U+0085, ...). Text must be valid UTF-8: a byte sequence that is not (a Latin-1 or
+cp1252 file, a damaged download) raises naming the file, line and byte offset, instead of
+becoming U+FFFD "words" in the dictionary. Every failure raises `RawDataError` naming the file
+and what was expected.
 """
 from __future__ import annotations
 
@@ -41,9 +44,19 @@ def split_lines(text: str) -> list[str]:
     return lines
 
 
-def _decode(data: bytes) -> str:
-    # Perl's :utf8 layer substitutes malformed bytes too; real commoncrawl has a few.
-    return data.decode("utf-8", errors="replace")
+def _decode(data: bytes, where: str = "<bytes>", first_line: int = 1, base_offset: int = 0) -> str:
+    """Strict UTF-8; RawDataError naming `where`, the line and the byte offset of the first
+    invalid sequence (offsets count from `base_offset`, lines from `first_line`)."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = first_line + data.count(b"\n", 0, e.start)
+        col = e.start - (data.rfind(b"\n", 0, e.start) + 1)
+        bad = data[e.start:e.start + 4]
+        raise RawDataError(f"{where}: invalid UTF-8 at line {line}, byte offset {base_offset + e.start} "
+                           f"(byte {col + 1} of the line, bytes {bad!r}: {e.reason}); expected UTF-8 text. "
+                           "Is the file in another encoding (Latin-1, cp1252)? Convert it, e.g. "
+                           "`iconv -f latin1 -t utf-8`, or download it again if it is damaged") from None
 
 
 # ------------------------------------------------------------------------------- IWSLT
@@ -65,7 +78,7 @@ def read_iwslt_archive(path: Path, src: str = "de", tgt: str = "en") -> dict[str
         with tarfile.open(path, mode="r:gz") as tar:
             for member in tar:
                 if member.name in expected:
-                    found[member.name] = _decode(tar.extractfile(member).read())
+                    found[member.name] = _decode(tar.extractfile(member).read(), f"{path}:{member.name}")
     except (tarfile.TarError, EOFError, zlib.error, OSError) as e:
         raise RawDataError(f"{path}: cannot read the archive ({type(e).__name__}: {e}); expected a "
                            f"complete gzip'd tar such as {IWSLT_URL} -- it may be truncated, "
@@ -113,12 +126,17 @@ def input_path(path: Path, what: str) -> Path:
 
 
 def iter_lines(path: Path) -> Iterator[str]:
-    """Lines of a plain or gzip'd text file without their "\n", streamed."""
+    """Lines of a plain or gzip'd UTF-8 text file without their "\n", streamed (split on b"\n"
+    only). Invalid UTF-8 raises RawDataError with the line number and byte offset (of the
+    decompressed text, for a .gz)."""
     opener = gzip.open if path.suffix == ".gz" else open
+    offset = 0
     try:
-        with opener(path, "rt", encoding="utf-8", errors="replace", newline="\n") as f:
-            for line in f:
-                yield line[:-1] if line.endswith("\n") else line
+        with opener(path, "rb") as f:
+            for number, raw in enumerate(f, 1):
+                text = _decode(raw, str(path), number, offset)
+                offset += len(raw)
+                yield text[:-1] if text.endswith("\n") else text
     except (EOFError, zlib.error, gzip.BadGzipFile) as e:
         raise RawDataError(f"{path}: cannot decompress ({e}); the file looks truncated") from None
 

@@ -1,4 +1,4 @@
-"""The data-preparation recipes, one frozen record per (dataset, variant) (SPEC 2.5, 4.5).
+"""The data-preparation recipes, one frozen record per (dataset, variant) (docs/recipes.md §1, §4).
 
 variant "fairseq" follows facebookresearch/fairseq examples/translation/prepare-*.sh;
 variant "admin" follows LiyuanLucasLiu/Transformer-Clinic pre-process/*.sh (TC). Where TC

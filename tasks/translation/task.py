@@ -1,8 +1,8 @@
 """The translation task: a prepared data directory, an encoder-decoder model, BLEU at the end.
 
 Data: cfg.data.dir is a directory written by `python -m tasks.translation.prepare`. Train and
-valid pairs longer than data.max_positions, the model's max_positions (source or target, with
-eos) or data.max_tokens are left out with a note (fairseq's --skip-invalid-size-inputs-valid-test;
+valid pairs longer than batching.max_positions, the model's max_positions (source or target, with
+eos) or batching.max_tokens are left out with a note (fairseq's --skip-invalid-size-inputs-valid-test;
 without it fairseq stops); test sources are cut to fit, so every line gets a hypothesis. Batches are built once
 by length (tasks.engine.batching) and their order is reshuffled per epoch with seed + epoch.
 Loss: label-smoothed CE summed over target tokens (fairseq's criterion, tasks.engine.losses).
@@ -23,8 +23,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from common.io import atomic_write_text
 from tasks.base import Task
-from tasks.config import RunConfig, atomic_write_text
 from tasks.engine.batching import epoch_order, make_batches
 from tasks.engine.distributed import autocast
 from tasks.engine.losses import task_loss
@@ -35,9 +35,7 @@ from tasks.translation.generate import generate
 
 
 class TranslationTask(Task):
-    units_name = "tokens"
-
-    def __init__(self, cfg: RunConfig):
+    def __init__(self, cfg):
         super().__init__(cfg)
         if not cfg.data.dir:
             raise DataDirError("data.dir is empty; it must name a directory written by tasks.translation.prepare")
@@ -54,30 +52,32 @@ class TranslationTask(Task):
         from models import resolve_size
 
         model_positions = resolve_size("translation", cfg.model.size, **cfg.model.overrides).max_positions
-        self.max_positions = min(cfg.data.max_positions, model_positions)
+        self.max_positions = min(cfg.batching.max_positions, model_positions)
         self.batches = self._batches(self.train)
         self.valid_batches = self._batches(self.valid)
 
     # ---- data --------------------------------------------------------------------------
     def _batches(self, ds: PairDataset) -> list[np.ndarray]:
-        """Length-bucketed batches of the pairs that fit max_positions and data.max_tokens
+        """Length-bucketed batches of the pairs that fit max_positions and batching.max_tokens
         (fairseq --skip-invalid-size-inputs-valid-test; the number left out is reported)."""
-        d = self.cfg.data
+        d = self.cfg.batching
         lengths = ds.lengths()
         limit = min(self.max_positions, d.max_tokens)
         index = np.flatnonzero(lengths <= limit)
         if len(index) < len(ds):
             print(f"translation: left out {len(ds) - len(index)} of {len(ds)} {ds.split} pairs longer than "
-                  f"{limit} tokens (data.max_positions, the model's max_positions, data.max_tokens)",
+                  f"{limit} tokens (batching.max_positions, the model's max_positions, batching.max_tokens)",
                   file=sys.stderr)
         if not len(index):
             raise DataDirError(f"{self.data_dir}: no {ds.split} pair fits in {limit} tokens")
         batches = make_batches(lengths[index], d.max_tokens, d.max_sentences, self.cfg.seed)
         return [index[b] for b in batches]
 
-    def train_batches(self, epoch: int):
-        for b in epoch_order(len(self.batches), self.cfg.seed, epoch):
-            yield self.train.collate(self.batches[b])
+    def epoch_batches(self, epoch: int) -> list[np.ndarray]:
+        return [self.batches[b] for b in epoch_order(len(self.batches), self.cfg.seed, epoch)]
+
+    def build_batch(self, indices: np.ndarray, epoch: int) -> dict:
+        return self.train.collate(indices)
 
     # ---- model and loss ----------------------------------------------------------------
     def build_model(self) -> nn.Module:
@@ -91,7 +91,8 @@ class TranslationTask(Task):
 
     def loss(self, model: nn.Module, batch: dict):
         logits = model(**batch["net_input"])
-        loss, nll = task_loss(self.cfg.loss.name, self.cfg.loss.label_smoothing, logits, batch["target"], PAD)
+        loss, nll = task_loss(self.cfg.loss.name, self.cfg.loss.label_smoothing, logits, batch["target"], PAD,
+                              smoothing_over=self.cfg.loss.smoothing_over)
         return loss, {"units": batch["ntokens"], "nll_sum": nll.detach()}
 
     @torch.no_grad()
@@ -103,7 +104,7 @@ class TranslationTask(Task):
             inp = {k: v.to(device) for k, v in batch["net_input"].items()}
             logits = model(**inp)
             loss, nll = task_loss(self.cfg.loss.name, self.cfg.loss.label_smoothing, logits,
-                                  batch["target"].to(device), PAD)
+                                  batch["target"].to(device), PAD, smoothing_over=self.cfg.loss.smoothing_over)
             loss_sum, nll_sum, units = loss_sum + float(loss), nll_sum + float(nll), units + batch["ntokens"]
         return {"valid_loss": loss_sum / units, "valid_nll": nll_sum / units}
 

@@ -11,8 +11,11 @@ from snakemake.utils import validate
 
 from aggregate import datasets as ds
 from aggregate import spec as sp
+from models.scheme import get_scheme
+from tasks import registry
 from tasks.resolve import load_scale
 from tasks.resolve import resolve as resolve_run
+from tasks.runid import RUN_PATTERN, RunId
 
 
 validate(config, schema="../schemas/config.schema.yaml")
@@ -28,7 +31,7 @@ try:
 except (ValueError, OSError) as e:
     raise WorkflowError(str(e))
 TABLE_IDS = sorted(TABLES)
-RUN = "{task}/{dataset}/{arch}/{scheme}/{variant}/seed{seed}"
+RUN = RUN_PATTERN
 
 
 def table_runs(table, key="runs"):
@@ -56,16 +59,21 @@ def raw_arg(wildcards, input):
     return ds.raw_argument(wildcards.dataset, str(input.raw), str(input.raw).startswith(f"{P}/raw/"))
 
 
-def task_module(wildcards, entry):
-    return f"tasks.{ds.task_of(wildcards.dataset)}.{entry}"
+def dataset_record(wildcards):
+    return registry.record(ds.task_of(wildcards.dataset))
 
 
 def make_tiny_module(wildcards):
-    return task_module(wildcards, "make_tiny")
+    return dataset_record(wildcards).make_tiny
 
 
 def prepare_module(wildcards):
-    return task_module(wildcards, "prepare")
+    return dataset_record(wildcards).prepare
+
+
+def task_module(wildcards):
+    """The module of the run's Task class (checked by aggregate.require before training)."""
+    return registry.record(wildcards.task).task_class.split(":")[0]
 
 
 def generated_size(wildcards):
@@ -74,7 +82,7 @@ def generated_size(wildcards):
 
 def train_inputs(wildcards):
     inputs = {"config": f"{P}/runs/{RUN.format(**wildcards)}/config.yaml", "data": data_dir(wildcards)}
-    if "admin" in wildcards.scheme.split("+"):
+    if any(get_scheme(s).admin_omega for s in wildcards.scheme.split("+")):
         inputs["omega"] = f"{P}/runs/{RUN.format(**wildcards)}/omega.json"
     return inputs
 
@@ -104,38 +112,73 @@ def launcher(wildcards, resources):
     return "python"
 
 
+def gpu_flag(wildcards, resources):
+    """--require-gpu when the job was given GPUs and the scale does not allow training on CPU."""
+    wants_gpu = int(getattr(resources, "gpu", 0) or 0) > 0
+    return "--require-gpu" if wants_gpu and not SCALE_CFG.get("allow_cpu", False) else ""
+
+
+def rule_task(wildcards):
+    """The task a job works for (from its task or dataset wildcard), or None (studies, tables)."""
+    if "task" in wildcards.keys():
+        return wildcards.task
+    if "dataset" in wildcards.keys():
+        return ds.task_of(wildcards.dataset)
+    return None
+
+
+def _res(kind, wildcards):
+    return registry.task_resources(SCALE_CFG, rule_task(wildcards), kind)
+
+
 def rule_resources(kind):
-    """Per-scale resources (config/scales/<scale>.yaml); runtime grows with the attempt."""
-    table = SCALE_CFG.get("resources") or {}
-    res = {**(table.get("default") or {}), **(table.get(kind) or {})}
-    minutes = int(res.get("runtime", 60))
-    out = {"mem_mb": int(res.get("mem_mb", 2000)), "runtime": lambda wildcards, attempt: minutes * attempt}
-    if int(res.get("gpu", 0)) > 0:
-        out.update(gpu=int(res["gpu"]), cpus_per_gpu=int(res.get("cpus", 1)))
-    else:
-        out["cpus_per_task"] = int(res.get("cpus", 1))
-    return out
+    """Resources of a job by kind and task (config/scales/<scale>.yaml, `resources.<kind>`,
+    overridden by `tasks.<task>.resources.<kind>`); memory and runtime grow with the attempt.
+    cpus_per_task counts every CPU of the job (cpus per GPU x GPUs)."""
+    return {
+        "mem_mb": lambda wildcards, attempt: int(_res(kind, wildcards).get("mem_mb", 2000)) * attempt,
+        "runtime": lambda wildcards, attempt: int(_res(kind, wildcards).get("runtime", 60)) * attempt,
+        "gpu": lambda wildcards: int(_res(kind, wildcards).get("gpu", 0)),
+        "cpus_per_task": lambda wildcards: rule_threads(kind)(wildcards),
+    }
 
 
 def rule_threads(kind):
-    table = SCALE_CFG.get("resources") or {}
-    res = {**(table.get("default") or {}), **(table.get(kind) or {})}
-    return int(res.get("cpus", 1)) * max(1, int(res.get("gpu", 0)))
+    def threads(wildcards):
+        res = _res(kind, wildcards)
+        return int(res.get("cpus", 1)) * max(1, int(res.get("gpu", 0)))
+
+    return threads
+
+
+def study_tables(study):
+    return [t for t in TABLE_IDS if study in TABLES[t].studies]
+
+
+def study_runs(wildcards):
+    """Exactly the runs the study reads: the `study_runs` of the tables that list it."""
+    return sorted({r for t in study_tables(wildcards.study) for r in table_runs(t, "study_runs")})
+
+
+def study_data(wildcards):
+    """The prepared dataset the study measures on (the tables' `study_data`), or None."""
+    names = sorted({TABLES[t].study_data for t in study_tables(wildcards.study) if TABLES[t].study_data})
+    if len(names) > 1:
+        raise WorkflowError(f"study {wildcards.study}: its tables name different study_data {names}")
+    return names[0] if names else None
 
 
 def study_inputs(wildcards):
-    """The runs a study reads (the `study_runs` of the tables that use it)."""
-    runs = []
-    for table in TABLE_IDS:
-        if wildcards.study in TABLES[table].studies:
-            runs += table_runs(table, "study_runs")
-    return run_outputs(sorted(set(runs)))
+    inputs = run_outputs(study_runs(wildcards))
+    name = study_data(wildcards)
+    return inputs + ([f"{P}/data/{name}"] if name else [])
 
 
 def study_args(wildcards):
-    """Studies that read training runs find them under the results root (--results)."""
-    reads_runs = any(wildcards.study in TABLES[t].studies and TABLES[t].study_runs for t in TABLE_IDS)
-    return f"--results {RESULTS}" if reads_runs else ""
+    """--runs DIR... (the runs it reads) and --data DIR (the prepared data it measures on)."""
+    runs = [str(RunId.parse(r).run_dir(RESULTS, SCALE)) for r in study_runs(wildcards)]
+    name = study_data(wildcards)
+    return " ".join((["--runs " + " ".join(runs)] if runs else []) + ([f"--data {P}/data/{name}"] if name else []))
 
 
 def table_inputs(wildcards):
@@ -159,7 +202,7 @@ def target_files(table):
 
 
 def all_targets(wildcards):
-    files = [f for t in TABLE_IDS for f in target_files(t)]
+    files = [f for t in TABLE_IDS for f in target_files(t) + [f"{P}/report/{t}.html"]]
     return files + [f"{P}/compare/summary.md", f"{P}/compare/claims.csv"]
 
 

@@ -13,6 +13,8 @@ rule make_tiny_data:
     benchmark:
         f"{P}/benchmarks/make_tiny_data/{{dataset}}.tsv"
     priority: 10  # start the long training chains first; studies fill the gaps
+    resources:
+        **rule_resources("make_tiny_data"),
     conda:
         "../../envs/train.yaml"
     shell:
@@ -35,6 +37,8 @@ rule prepare_data:
         f"{P}/benchmarks/prepare_data/{{dataset}}.tsv"
     threads: rule_threads("prepare_data")
     priority: 10
+    resources:
+        **rule_resources("prepare_data"),
     conda:
         "../../envs/train.yaml"
     shell:

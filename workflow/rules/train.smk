@@ -11,6 +11,7 @@ rule run_config:
         scale=SCALE,
         digest=config_digest,
         results=results_root,
+    localrule: True  # a second of work: never a cluster job
     log:
         f"{P}/logs/run_config/{RUN}.log",
     benchmark:
@@ -28,6 +29,8 @@ rule admin_profile:
         data=data_dir,
     output:
         f"{P}/runs/{RUN}/omega.json",
+    params:
+        task_module=task_module,
     log:
         f"{P}/logs/admin_profile/{RUN}.log",
     benchmark:
@@ -38,7 +41,7 @@ rule admin_profile:
     conda:
         "../../envs/train.yaml"
     shell:
-        "(python -m aggregate.require tasks.admin_profile tasks.{wildcards.task}.task && "
+        "(python -m aggregate.require tasks.admin_profile {params.task_module} && "
         "python -m tasks.admin_profile --config {input.config} --out {output}) > {log} 2>&1"
 
 
@@ -51,6 +54,8 @@ rule train:
     params:
         rundir=run_dir,
         launcher=launcher,
+        task_module=task_module,
+        gpu=gpu_flag,
     log:
         f"{P}/logs/train/{RUN}.log",
     benchmark:
@@ -62,6 +67,6 @@ rule train:
         "../../envs/train.yaml"
     shell:
         # exit 75 = checkpointed after SIGTERM/SIGUSR1: Snakemake retries and the run resumes
-        "(python -m aggregate.require tasks.train tasks.{wildcards.task}.task && "
+        "(python -m aggregate.require tasks.train {params.task_module} && "
         "OMP_NUM_THREADS={threads} {params.launcher} -m tasks.train "
-        "--config {input.config} --out {params.rundir}) >> {log} 2>&1"
+        "--config {input.config} --out {params.rundir} {params.gpu}) >> {log} 2>&1"

@@ -1,9 +1,11 @@
-"""A small synthetic task for tests and the engine benchmark ("task: toy").
+"""A small synthetic task for tests, benches and the tiny causal-LM claims ("task: toy").
 
 Data (fixed, independent of cfg.seed): sequences of symbols from a noisy Markov chain,
 x_{t+1} = perm[x_t] with probability 1 - NOISE, else a uniform symbol. The best achievable
 NLL is far below the chance level log V, so a working loop shows a clear loss drop.
-Lengths vary (MIN_LEN..MAX_LEN) so batching by data.max_tokens and padding are exercised.
+Lengths vary (MIN_LEN..MAX_LEN) so batching by batching.max_tokens and padding are exercised.
+With `data.dir` set the sequences are read from a directory written by
+`python -m tasks.toy.prepare` (the workflow's path); without it they are generated here.
 
 Families (cfg.model.family):
 - "lm": next-token prediction with models.build_model("lm", size, ...) (e.g. lm_tiny).
@@ -15,6 +17,7 @@ Token conventions are fairseq's: bos 0, pad 1, eos 2, unk 3, symbols from 4.
 """
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -22,13 +25,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from common.tokens import BOS, EOS, N_SPECIAL, PAD
 from tasks.base import Task
-from tasks.config import RunConfig
 from tasks.engine.batching import epoch_order, make_batches, pad_right
 from tasks.engine.losses import task_loss
 
-BOS, PAD, EOS = 0, 1, 2
-N_SPECIAL, N_SYMBOLS = 4, 28
+N_SYMBOLS = 28
 VOCAB = N_SPECIAL + N_SYMBOLS
 N_TRAIN, N_VALID, MIN_LEN, MAX_LEN, NOISE = 512, 64, 6, 20, 0.1
 DATA_SEED = 20200
@@ -46,21 +48,39 @@ def make_sequences(n: int, rng: np.random.Generator, perm: np.ndarray) -> list[n
     return seqs
 
 
-class ToyTask(Task):
-    units_name = "tokens"
+def generate(n_train: int = N_TRAIN, n_valid: int = N_VALID) -> dict:
+    """The toy corpus: {"perm": permutation, "train": [...], "valid": [...]} (symbol ids)."""
+    rng = np.random.default_rng(DATA_SEED)
+    perm = rng.permutation(N_SYMBOLS)
+    return {"perm": perm, "train": make_sequences(n_train, rng, perm), "valid": make_sequences(n_valid, rng, perm)}
 
-    def __init__(self, cfg: RunConfig):
+
+def load_prepared(data_dir: Path) -> dict:
+    """The corpus written by tasks.toy.prepare (meta.json, {split}.npy and {split}.offsets.npy)."""
+    meta_path = Path(data_dir) / "meta.json"
+    if not meta_path.is_file():
+        raise FileNotFoundError(f"{meta_path}: not found; data.dir must be written by python -m tasks.toy.prepare")
+    meta = json.loads(meta_path.read_text())
+    out = {"perm": np.asarray(meta["perm"], dtype=np.int64)}
+    for split in ("train", "valid"):
+        flat = np.load(Path(data_dir) / f"{split}.npy")
+        offsets = np.load(Path(data_dir) / f"{split}.offsets.npy")
+        out[split] = [flat[a:b] for a, b in zip(offsets[:-1], offsets[1:])]
+    return out
+
+
+class ToyTask(Task):
+    def __init__(self, cfg):
         super().__init__(cfg)
         self.family = cfg.model.family
         if self.family not in ("toy", "lm", "translation"):
             raise ValueError(f"model.family: the toy task supports toy|lm|translation, got {self.family!r}")
-        rng = np.random.default_rng(DATA_SEED)
-        self.perm = rng.permutation(N_SYMBOLS)
-        self.train_seqs = make_sequences(N_TRAIN, rng, self.perm)
-        self.valid_seqs = make_sequences(N_VALID, rng, self.perm)
+        corpus = load_prepared(Path(cfg.data.dir)) if cfg.data.dir else generate()
+        self.perm, self.train_seqs, self.valid_seqs = corpus["perm"], corpus["train"], corpus["valid"]
         self.chance_loss = math.log(VOCAB)
         lengths = [len(s) + 1 for s in self.train_seqs]  # + bos/eos
-        self.batches = make_batches(lengths, cfg.data.max_tokens, cfg.data.max_sentences, cfg.seed)
+        b = cfg.batching
+        self.batches = make_batches(lengths, b.max_tokens, b.max_sentences, cfg.seed)
 
     # ---- data --------------------------------------------------------------------------
     def collate(self, seqs: list[np.ndarray]) -> dict:
@@ -78,13 +98,11 @@ class ToyTask(Task):
         target = torch.from_numpy(pad_right(tgt, PAD))
         return {"net_input": net_input, "target": target, "ntokens": int(sum(len(t) for t in tgt))}
 
-    def train_batches(self, epoch: int):
-        return self.train_batches_from(epoch, 0)
+    def epoch_batches(self, epoch: int) -> list[np.ndarray]:
+        return [self.batches[b] for b in epoch_order(len(self.batches), self.cfg.seed, epoch)]
 
-    def train_batches_from(self, epoch: int, start: int):
-        """Skips by index: the skipped batches are never built."""
-        for b in epoch_order(len(self.batches), self.cfg.seed, epoch)[start:]:
-            yield self.collate([self.train_seqs[i] for i in self.batches[b]])
+    def build_batch(self, indices: np.ndarray, epoch: int) -> dict:
+        return self.collate([self.train_seqs[i] for i in indices])
 
     def valid_batches(self):
         for start in range(0, len(self.valid_seqs), 16):
@@ -104,7 +122,8 @@ class ToyTask(Task):
 
     def loss(self, model, batch):
         logits = model(**batch["net_input"])
-        loss, nll = task_loss(self.cfg.loss.name, self.cfg.loss.label_smoothing, logits, batch["target"], PAD)
+        loss, nll = task_loss(self.cfg.loss.name, self.cfg.loss.label_smoothing, logits, batch["target"], PAD,
+                              smoothing_over=self.cfg.loss.smoothing_over)
         return loss, {"units": batch["ntokens"], "nll_sum": nll.detach()}
 
     def valid_loss(self, model) -> dict:
@@ -115,7 +134,8 @@ class ToyTask(Task):
             inp = {k: v.to(device) for k, v in batch["net_input"].items()}
             target = batch["target"].to(device)
             logits = model(**inp)
-            loss, nll = task_loss(self.cfg.loss.name, self.cfg.loss.label_smoothing, logits, target, PAD)
+            loss, nll = task_loss(self.cfg.loss.name, self.cfg.loss.label_smoothing, logits, target, PAD,
+                              smoothing_over=self.cfg.loss.smoothing_over)
             keep = target.ne(PAD)
             correct += float(((logits.argmax(-1) == target) & keep).sum())
             loss_sum, nll_sum, units = loss_sum + float(loss), nll_sum + float(nll), units + batch["ntokens"]
@@ -127,19 +147,15 @@ class ToyTask(Task):
 
 def build_toy_model(size: str, scheme: str, overrides: dict) -> nn.Module:
     """The toy family's own models (no models/ dependency): "trivial" or "tiny"."""
-    known = {"dim", "layers", "dropout"}
-    unknown = set(overrides) - known
-    if unknown:
-        raise ValueError(f"model.overrides: unknown keys {sorted(unknown)} for the toy family; expected {sorted(known)}")
-    dim = int(overrides.get("dim", 32))
-    if size == "trivial":
-        return TrivialLM(VOCAB, dim)
-    if size == "tiny":
-        from models.scheme import get_scheme
+    from tasks.toy.sizes import resolve_toy_size
 
-        pre = get_scheme(scheme).pre_norm
-        return TinyLM(VOCAB, dim, int(overrides.get("layers", 2)), float(overrides.get("dropout", 0.1)), pre)
-    raise ValueError(f"model.size: the toy family has sizes trivial|tiny, got {size!r}")
+    s = resolve_toy_size("toy", size, overrides)
+    if size == "trivial":
+        return TrivialLM(VOCAB, int(s["dim"]))
+    from models.scheme import get_scheme
+
+    pre = get_scheme(scheme).pre_norm
+    return TinyLM(VOCAB, int(s["dim"]), int(s["layers"]), float(s["dropout"]), pre)
 
 
 class TrivialLM(nn.Module):

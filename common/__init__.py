@@ -1,0 +1,1 @@
+"""What every package shares and nothing else: atomic writes, YAML loading, token ids."""

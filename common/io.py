@@ -1,0 +1,78 @@
+"""Atomic file writes and cached YAML loading, shared by every package.
+
+Writes go through a uniquely named temp file in the target's directory and `os.replace`:
+a reader never sees a partial file, a failed write leaves the previous content in place,
+and two writers never share a temp name.
+"""
+from __future__ import annotations
+
+import copy
+import functools
+import os
+import re
+import tempfile
+from pathlib import Path
+
+import yaml
+
+
+class YamlError(ValueError):
+    """A YAML file that is missing or not a mapping; the message names the file."""
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+class Loader(yaml.SafeLoader):
+    """SafeLoader that also reads `1e-4` as a float (YAML 1.1 wants a dot: `1.0e-4`)."""
+
+
+Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def load_yaml(path: str | Path) -> dict:
+    """A YAML mapping (a fresh copy: callers may modify it; files are parsed once per process)."""
+    return copy.deepcopy(_load_yaml(str(path)))
+
+
+@functools.lru_cache(maxsize=None)
+def _load_yaml(path: str) -> dict:
+    if not Path(path).is_file():
+        raise YamlError(f"{path}: file not found")
+    try:
+        data = yaml.load(Path(path).read_text(encoding="utf-8"), Loader=Loader)
+    except yaml.YAMLError as e:
+        raise YamlError(f"{path}: not valid YAML ({e})") from None
+    if not isinstance(data, dict):
+        raise YamlError(f"{path}: expected a YAML mapping, got {type(data).__name__}")
+    return data
+
+
+def deep_merge(base: dict, over: dict) -> dict:
+    """A copy of `base` with `over` merged in; nested mappings merge, everything else replaces."""
+    out = copy.deepcopy(base)
+    for key, value in (over or {}).items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out

@@ -1,0 +1,1 @@
+"""WikiText language modelling (fairseq language_modeling task semantics)."""
