@@ -51,7 +51,8 @@ def outside_references(files, root: Path = REPO) -> list[str]:
 
 def test_the_patterns_catch_outside_references(tmp_path):
     bad = tmp_path / "x.py"
-    bad.write_text("# see SPEC 2.5\nok = 1\n# ../shared/papers/CLAIMS.md\nN_SPECIAL = 4\n")
+    outside = "../" + "shared/papers/CLAIMS.md"  # spelled in two parts: this file must not match itself
+    bad.write_text(f"# see SPEC 2.5\nok = 1\n# {outside}\nN_SPECIAL = 4\n")
     hits = outside_references([bad], tmp_path)
     assert len(hits) == 2 and ":1:" in hits[0] and ":3:" in hits[1]
 
