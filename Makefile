@@ -57,13 +57,18 @@ $(PARITY)/bin/python: | $(STAMP)
 $(PARITY_STAMP): requirements.txt requirements-parity.txt $(STAMP) | $(PARITY)/bin/python
 	$(PARITY)/bin/python -m pip install cython==3.3.1 wheel==0.48.0
 	ls $(PARITY)/wheels/fairseq_fixed-0.12.3.1-*.whl >/dev/null 2>&1 || \
-	  $(PARITY)/bin/python -m pip wheel --no-build-isolation --no-deps -w $(PARITY)/wheels $(FAIRSEQ)
+	  $(PARITY)/bin/python -m pip wheel --no-build-isolation --no-deps -w $(PARITY)/wheels $(FAIRSEQ) || \
+	  { echo "make parity: building $(FAIRSEQ) from source failed (pip's output above). It compiles" \
+	      "C/C++ extensions against torch and the Python headers: install a C++ compiler and the headers" \
+	      "of this Python (Debian/Ubuntu: apt-get install g++ python3-dev), then run make parity again." >&2; exit 1; }
 	$(PARITY)/bin/python -m pip install --no-deps --no-index --find-links $(PARITY)/wheels $(FAIRSEQ)
 	$(PARITY)/bin/python -m pip install --no-deps -r requirements-parity.txt
 	touch $(PARITY_STAMP)
 
+# NORMBENCH_PARITY=1: a missing reference package, or any skip in tests/parity/, fails the run
+# (under `make test` those tests skip with a reason naming `make parity`; tests/parity/conftest.py).
 parity: $(PARITY_STAMP)
-	$(PARITY)/bin/python -m pytest -q -p no:cacheprovider tests/parity
+	NORMBENCH_PARITY=1 $(PARITY)/bin/python -m pytest -q -p no:cacheprovider tests/parity
 
 clean-tiny:
 	rm -rf results/tiny

@@ -55,6 +55,11 @@ def cell_verdict(ref: dict, new: dict | None, tol: float | None, scale: str) -> 
     return delta, "holds" if abs(delta) <= (tol or 0.0) else "fails"
 
 
+def _not_run(scale: str) -> str:
+    """The regenerated outcome of a reference cell that no run of this scale measured."""
+    return "not run" if scale == "paper" else f"not run at {scale} scale (the table's notes say why)"
+
+
 def compare_table(table: str, scale: str, results: str) -> pd.DataFrame:
     spec = load_table(table)
     new = pd.read_csv(Path(results) / scale / "tables" / f"{table}.csv", dtype=str, keep_default_na=False)
@@ -72,7 +77,8 @@ def compare_table(table: str, scale: str, results: str) -> pd.DataFrame:
         rows.append({"table": table, **{k: r[k] for k in KEYS}, "reference": r["value"], "reference_std": r["std"],
                      "reference_outcome": r["outcome"], "reference_source": r["reference_source"],
                      "regenerated": n["value"] if n else "",
-                     "regenerated_std": n["std"] if n else "", "regenerated_outcome": n["outcome"] if n else "",
+                     "regenerated_std": n["std"] if n else "",
+                     "regenerated_outcome": n["outcome"] if n else _not_run(scale),
                      "n_seeds": n["n_seeds"] if n else "", "delta": delta, "tolerance": tol, "verdict": v})
     for key, n in new_by_key.items():
         if key not in seen:

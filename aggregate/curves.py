@@ -10,20 +10,17 @@ initialization study) gets a figure that says so. Writes the PNG and a PDF besid
 """
 from __future__ import annotations
 
-import argparse
 import math
 import sys
-from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from aggregate.figure import save  # noqa: E402
+from aggregate.figure import figure_command  # noqa: E402
 from aggregate.io import read_metrics  # noqa: E402
-from aggregate.spec import SpecError, load_table, run_ids  # noqa: E402
-from aggregate.table import parse_seeds  # noqa: E402
+from aggregate.spec import load_table, run_ids  # noqa: E402
 from tasks.runid import RunId  # noqa: E402
 
 # (panel title, record kind, how to read one number from a record)
@@ -107,25 +104,7 @@ def render(table: str, scale: str, results: str, seeds=None) -> plt.Figure:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m aggregate.curves", description=__doc__.split("\n")[0])
-    ap.add_argument("--table", required=True)
-    ap.add_argument("--scale", required=True, choices=("tiny", "small", "paper"))
-    ap.add_argument("--results", default="results")
-    ap.add_argument("--seeds", default=None, help="comma-separated seeds (replaces the tables' seeds)")
-    ap.add_argument("--out", required=True, help="PNG path; the PDF is written beside it")
-    args = ap.parse_args(argv)
-    out = Path(args.out)
-    if out.suffix != ".png":
-        print(f"aggregate.curves: --out {out}: expected a .png path (the .pdf is written beside it)", file=sys.stderr)
-        return 2
-    try:
-        fig = render(args.table, args.scale, args.results, parse_seeds(args.seeds))
-    except (SpecError, ValueError, FileNotFoundError) as e:
-        print(f"aggregate.curves {args.table}: {e}", file=sys.stderr)
-        return 1
-    save(fig, out)
-    print(f"wrote {out} and {out.with_suffix('.pdf')}")
-    return 0
+    return figure_command("aggregate.curves", __doc__, render, argv)
 
 
 if __name__ == "__main__":

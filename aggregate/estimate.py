@@ -7,14 +7,14 @@ For every training run of the target (its tables' `runs` and `study_runs`): the 
 config (`tasks.resolve.resolve`) gives the update count — `train.max_updates`, or the epochs
 (`train.max_epochs` x the dataset's units per epoch / units per update) when they end the run
 first — and the units per update (the task's per-GPU batch size, e.g. `batching.max_tokens`, x
-`train.update_freq` x the GPUs of the scale's resources x `batch_fill`).
+`train.update_freq` per GPU x the run's GPUs (`tasks.registry.run_gpus`) x `batch_fill`).
 Units per second on the device: a measured figure from config/estimate.yaml scaled by the
 model's training FLOPs per unit, or the device's peak FLOP/s x `mfu` / FLOPs per unit
 ("extrapolated"); either way the row says which. FLOPs per unit = 6 x parameters (counted on
 the meta device, no memory) x positions per unit x the scheme's relative cost.
 A run with status.json is finished and left out; a run with a metrics.jsonl counts only the
-updates it has left. GPU-hours assume perfect scaling over the GPUs of the scale's resources;
-wall hours divide by them.
+updates it has left. GPU-hours count every GPU of a run (perfect scaling over them); wall hours
+divide by them.
 """
 from __future__ import annotations
 
@@ -185,7 +185,7 @@ def throughput(cfg: dict, device: str, task: str, model: dict, fpu: float, flops
 def estimate(target: str, scale: str, device: str, results: str = "results", cfg: dict | None = None,
              seeds=None) -> tuple[list[RunCost], int]:
     """(cost of each unfinished run, number of finished runs) of `target` at `scale`."""
-    from tasks.registry import task_resources
+    from tasks.registry import run_gpus
 
     cfg = cfg or load_config()
     scale_cfg = load_scale(scale)
@@ -212,7 +212,7 @@ def estimate(target: str, scale: str, device: str, results: str = "results", cfg
         dataset = RunId.parse(rid).dataset
         model = run["model"]
         fpu = flops_per_unit(cfg, run["task"], model, params_of(run["task"], model, dataset))
-        gpus = max(1, int(task_resources(scale_cfg, run["task"], "train").get("gpu") or 1))
+        gpus = run_gpus(scale_cfg, run["task"], RunId.parse(rid).variant)
         total, per_update, how = updates_needed(cfg, run, dataset, gpus)
         done = min(updates_done(rdir), total)
         micro = per_update / gpus / max(1, int((run.get("train") or {}).get("update_freq", 1)))  # per GPU

@@ -343,26 +343,33 @@ def save(fig: plt.Figure, png: Path) -> None:
         atomic_write_bytes(path, buf.getvalue())
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m aggregate.figure", description=__doc__.split("\n")[0])
+def figure_command(module: str, doc: str, render, argv: list[str] | None = None) -> int:
+    """The command line of a figure entry point (`aggregate.figure`, `aggregate.curves`): parse
+    --table --scale --results --seeds --out, call `render(table, scale, results, seeds)` and save
+    the PNG and the PDF beside it. Returns the exit code: 0 written, 1 bad table or data, 2 bad --out."""
+    ap = argparse.ArgumentParser(prog=f"python -m {module}", description=doc.split("\n")[0])
     ap.add_argument("--table", required=True)
     ap.add_argument("--scale", required=True, choices=("tiny", "small", "paper"))
     ap.add_argument("--results", default="results")
-    ap.add_argument("--seeds", default=None)
-    ap.add_argument("--out", required=True, help="PNG path; the PDF goes beside it")
+    ap.add_argument("--seeds", default=None, help="comma-separated seeds (replaces the tables' seeds)")
+    ap.add_argument("--out", required=True, help="PNG path; the PDF is written beside it")
     args = ap.parse_args(argv)
     out = Path(args.out)
     if out.suffix != ".png":
-        print(f"aggregate.figure: --out {out}: expected a .png path (the .pdf is written beside it)", file=sys.stderr)
+        print(f"{module}: --out {out}: expected a .png path (the .pdf is written beside it)", file=sys.stderr)
         return 2
     try:
         fig = render(args.table, args.scale, args.results, parse_seeds(args.seeds))
-    except (ValueError, FileNotFoundError) as e:
-        print(f"aggregate.figure {args.table}: {e}", file=sys.stderr)
+    except (ValueError, FileNotFoundError) as e:  # SpecError is a ValueError
+        print(f"{module} {args.table}: {e}", file=sys.stderr)
         return 1
     save(fig, out)
     print(f"wrote {out} and {out.with_suffix('.pdf')}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return figure_command("aggregate.figure", __doc__, render, argv)
 
 
 if __name__ == "__main__":

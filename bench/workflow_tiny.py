@@ -1,4 +1,4 @@
-"""Benchmark: the whole default workflow at tiny scale (budget: 10 minutes on 2 CPU cores).
+"""Benchmark: the whole default workflow at tiny scale (budget: 15 minutes on 2 CPU cores).
 
     python -m bench.workflow_tiny [--cores 2] [--keep DIR]
 

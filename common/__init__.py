@@ -1,1 +1,1 @@
-"""What every package shares and nothing else: atomic writes, YAML loading, token ids."""
+"""What every package shares and nothing else: atomic writes, YAML loading, token ids, the fairseq dictionary."""

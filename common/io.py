@@ -12,6 +12,7 @@ import os
 import re
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 import yaml
 
@@ -20,18 +21,41 @@ class YamlError(ValueError):
     """A YAML file that is missing or not a mapping; the message names the file."""
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+def umask_mode() -> int:
+    """The mode a plain open() would give a new file under the current umask."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def atomic_write(path: str | Path, write: Callable[[str], None], suffix: str = ".tmp",
+                 before_replace: Callable[[str], None] | None = None) -> None:
+    """`write(tmp)` fills a temp file beside `path`, which then replaces `path` (os.replace).
+
+    The temp file is `.<name>.<random><suffix>` (mkstemp: unique across processes and threads);
+    it gets the mode a plain open() would give (mkstemp makes 0600) and `before_replace(tmp)` runs
+    just before the rename. If anything fails the temp
+    file is removed and `path` keeps its previous content; a killed writer leaves the temp
+    file behind (checkpoints sweep `.*.tmp` at run start).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
+        write(tmp)
+        os.chmod(tmp, umask_mode())
+        if before_replace is not None:
+            before_replace(tmp)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:

@@ -1,7 +1,7 @@
 """normbench models: one residual stack under four stability schemes, four model families."""
 from __future__ import annotations
 
-from models.scheme import SCHEMES, Scheme, get_scheme
+from models.scheme import SCHEMES, Scheme, check_family, get_scheme
 from models.sizes import SIZES, resolve_size
 
 FAMILIES = ("translation", "vit", "asr", "lm")
@@ -14,10 +14,13 @@ def build_model(family: str, size: str, *, encoder_scheme: str = "pre_ln", decod
 
     Translation takes encoder and decoder schemes independently (decoder defaults to the
     encoder's); the single-stack families use `encoder_scheme`. Keyword overrides must be
-    fields of the family's size (see models.sizes).
+    fields of the family's size (see models.sizes). A scheme flag the family does not implement
+    (models.scheme.FLAG_FAMILIES) fails instead of being dropped.
     """
     enc = get_scheme(encoder_scheme)
     dec = get_scheme(decoder_scheme) if decoder_scheme is not None else enc
+    check_family(enc, family)
+    check_family(dec, family)
     cfg = resolve_size(family, size, **overrides)
     if family == "translation":
         from models.translation import TranslationModel

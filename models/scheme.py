@@ -49,6 +49,12 @@ SCHEMES: dict[str, Scheme] = {
 }
 
 
+# Flags that only some families' builders implement (models/vit.py reads both). Any other family
+# would build the scheme without them, e.g. weight_norm_pre_ln as plain pre_ln, so
+# `check_family` refuses the pair instead.
+FLAG_FAMILIES: dict[str, tuple[str, ...]] = {"fixed_gamma": ("vit",), "weight_norm": ("vit",)}
+
+
 def get_scheme(name: str | Scheme) -> Scheme:
     """Look a scheme up by name; an unknown name fails with the list of known ones."""
     if isinstance(name, Scheme):
@@ -57,3 +63,18 @@ def get_scheme(name: str | Scheme) -> Scheme:
         return SCHEMES[name]
     except KeyError:
         raise ValueError(f"unknown scheme {name!r}; expected one of {sorted(SCHEMES)}") from None
+
+
+def unsupported_flags(scheme: str | Scheme, family: str) -> list[str]:
+    """The flags `scheme` sets that the `family` builder does not implement (FLAG_FAMILIES)."""
+    s = get_scheme(scheme)
+    return [flag for flag, families in FLAG_FAMILIES.items() if getattr(s, flag) and family not in families]
+
+
+def check_family(scheme: str | Scheme, family: str) -> None:
+    """Fail if the `family` builder would silently drop a flag of `scheme`."""
+    for flag in unsupported_flags(scheme, family):
+        families = " and ".join(FLAG_FAMILIES[flag])
+        raise ValueError(f"scheme {get_scheme(scheme).name!r} sets {flag}, which only the {families} model family "
+                         f"implements; a {family} model would silently be built without it. "
+                         f"Use this scheme with the {families} family only.")

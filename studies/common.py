@@ -11,14 +11,13 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Callable, Iterable
 
 import torch
 
+from common.io import atomic_write
 from common.tokens import EOS, PAD
 from common.tokens import N_SPECIAL as FIRST_SYMBOL  # then symbols (fairseq dictionary)
 SCALES = ("tiny", "small", "paper")
@@ -189,17 +188,8 @@ def math_attention():
 
 # ----------------------------------------------------------------------------- outputs
 def _atomic(path: Path, write: Callable[[str], None]) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """`write(tmp)`, then rename over `path`; the temp file keeps `path`'s extension."""
+    atomic_write(path, write, suffix=Path(path).suffix)
 
 
 def write_csv(df, path: Path) -> None:

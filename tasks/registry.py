@@ -111,13 +111,31 @@ def resolve_size(task: str, family: str, size: str, overrides: dict):
     return models_resolve_size(family, size, **overrides)
 
 
-def task_resources(scale_cfg: dict, task: str | None, rule: str) -> dict:
+def task_resources(scale_cfg: dict, task: str | None, rule: str, variant: str | None = None) -> dict:
     """Resources of `rule` (GPUs, CPUs, memory, runtime): the scale's defaults, its per-rule
-    entry, then the task's own entry (`tasks.<task>.resources.<rule>` in the scale file)."""
+    entry, the task's own entry (`tasks.<task>.resources.<rule>` in the scale file), then the
+    run's variant's entry (`tasks.<task>.variant_resources.<variant>.<rule>`, e.g. the GPUs of a
+    paper recipe that trained on several)."""
     table = scale_cfg.get("resources") or {}
     res = {**(table.get("default") or {}), **(table.get(rule) or {})}
     if task is not None:
-        own = ((scale_cfg.get("tasks") or {}).get(task) or {}).get("resources") or {}
+        ts = (scale_cfg.get("tasks") or {}).get(task) or {}
+        own = ts.get("resources") or {}
         res.update(own.get("default") or {})
         res.update(own.get(rule) or {})
+        if variant is not None:
+            res.update(((ts.get("variant_resources") or {}).get(variant) or {}).get(rule) or {})
     return res
+
+
+def run_gpus(scale_cfg: dict, task: str, variant: str) -> int:
+    """The processes a run trains on: its train rule's GPUs (torchrun starts one per GPU), 1 on CPU."""
+    return max(1, int(task_resources(scale_cfg, task, "train", variant).get("gpu") or 0))
+
+
+def retry_resource(scale_cfg: dict, key: str, base: int, attempt: int) -> int:
+    """`base` (mem_mb or runtime) x the attempt number, capped at the scale's `resources.max_<key>`
+    (e.g. the partition's time limit), so a retry never asks for more than the cluster gives."""
+    cap = (scale_cfg.get("resources") or {}).get(f"max_{key}")
+    grown = int(base) * int(attempt)
+    return min(grown, int(cap)) if cap else grown

@@ -10,6 +10,9 @@ The config is built in layers, each overriding the one before:
      scale's per-task overrides, then its per-variant overrides (config/scales/<scale>.yaml:
      tasks.<task>.overrides, tasks.<task>.variant_overrides.<variant>)
   4. the run id itself: depth, schemes, seed, data dir, and omega.json for Admin runs.
+  5. the run's GPU count (tasks.registry.run_gpus): `train.update_freq` is written for one GPU
+     (the micro-batches one GPU accumulates for the recipe's batch); a run on N GPUs gets
+     update_freq / N per GPU, so GPUs x per-GPU batch x update_freq stays the recipe's batch.
 """
 from __future__ import annotations
 
@@ -26,7 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO / "config"
 SCALES = ("tiny", "small", "paper")
 __all__ = ["ResolveError", "resolve", "load_scale", "load_yaml", "deep_merge", "parse_arch", "parse_scheme",
-           "run_dir", "scale_steps", "variants", "recipes", "task_scale"]
+           "run_dir", "scale_steps", "variants", "recipes", "task_scale", "per_gpu_update_freq"]
 
 
 class ResolveError(ValueError):
@@ -108,6 +111,23 @@ def scale_steps(cfg: dict, task_scale: dict) -> dict:
     return cfg
 
 
+def per_gpu_update_freq(cfg: dict, run_id: str, gpus: int) -> dict:
+    """Divide the one-GPU `train.update_freq` among the run's `gpus` processes; a ResolveError when
+    it does not divide (the effective batch would change)."""
+    if gpus <= 1:
+        return cfg
+    train = cfg.setdefault("train", {})
+    freq = int(train.get("update_freq", 1))
+    if freq % gpus:
+        rid = RunId.parse(run_id)
+        raise ResolveError(f"run {run_id}: train.update_freq {freq} (written for one GPU) does not divide by the "
+                           f"run's {gpus} GPUs, so the batch per update would not be the recipe's; give the run "
+                           f"a GPU count that divides {freq} (tasks.{rid.task}.variant_resources.{rid.variant}.train.gpu "
+                           "in the scale file) or change update_freq and the per-GPU batch together")
+    train["update_freq"] = freq // gpus
+    return cfg
+
+
 def depth_overrides(rec, family: str, arch: str) -> tuple[str, dict]:
     """(size, {depth field: N}) for an arch string, through the task record's depth_fields."""
     try:
@@ -126,11 +146,16 @@ def depth_overrides(rec, family: str, arch: str) -> tuple[str, dict]:
 
 
 def check_model(task: str, model: dict) -> None:
-    """Fail at resolve time (before any job is queued) on an unknown size or override."""
+    """Fail at resolve time (before any job is queued) on an unknown size or override, or a
+    scheme whose flags the model family does not implement."""
+    from models.scheme import check_family
     from tasks.registry import resolve_size
 
     try:
         resolve_size(task, model["family"], model["size"], model.get("overrides") or {})
+        for scheme in (model.get("encoder_scheme"), model.get("decoder_scheme")):
+            if scheme is not None:
+                check_family(scheme, model["family"])
     except ValueError as e:
         raise ResolveError(f"model (family {model['family']}, size {model['size']}): {e}") from None
 
@@ -164,6 +189,7 @@ def resolve(scale: str, run_id: str, results: str = "results") -> dict:
     # A scale may recalibrate single variants (e.g. tiny runs long enough for a training claim);
     # the scale file says what it changes and why.
     cfg = deep_merge(cfg, (ts.get("variant_overrides") or {}).get(rid.variant) or {})
+    cfg = per_gpu_update_freq(cfg, run_id, registry.run_gpus(scale_cfg, rid.task, rid.variant))
     try:
         enc_scheme, dec_scheme = parse_scheme(rid.scheme)
     except RunIdError as e:

@@ -132,7 +132,15 @@ def require_gpu() -> str | None:
     import torch
 
     if torch.cuda.is_available():
-        return None
+        procs, seen = int(os.environ.get("LOCAL_WORLD_SIZE", "1")), torch.cuda.device_count()
+        if seen >= procs:
+            return None
+        # torchrun starts one process per GPU of the run, the count its update_freq was divided by
+        return (f"--require-gpu: torchrun started {procs} processes, one per GPU of this run (the scale "
+                f"file's GPUs per run; its config's update_freq is per GPU), but the job sees {seen} GPU(s) "
+                f"(CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', '<unset>')!r}). Run it where "
+                f"{procs} GPUs are visible, or give the run fewer GPUs in the scale file "
+                "(tasks.<task>.variant_resources) so that its config is resolved for them")
     return ("--require-gpu: this train rule was given GPUs (the scale's resources: gpu > 0) but CUDA is "
             f"not available (torch {torch.__version__}, built with CUDA {torch.version.cuda}, "
             f"CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', '<unset>')!r}); refusing to "

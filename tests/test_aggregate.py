@@ -55,8 +55,8 @@ def test_failed_when_every_seed_diverged_and_partial_divergence(tmp_path):
 
 
 def test_missing_metric_is_marked_not_computed(tmp_path):
-    fake_runs(tmp_path, "xiong_warmup", "tiny", lambda rid: 25.0)
-    df = table.build_table("xiong_warmup", "tiny", str(tmp_path))
+    fake_runs(tmp_path, "xiong_warmup", "small", lambda rid: 25.0)
+    df = table.build_table("xiong_warmup", "small", str(tmp_path))
     loss = df[df["metric"] == "valid_loss"]
     assert len(loss) == 6 and loss["outcome"].str.startswith("not computed").all()
     assert loss["value"].isna().all()

@@ -90,7 +90,7 @@ def test_slurm_jobs_take_resources_from_the_scale_file(tmp_path):
         if rule not in ("prepare_data", "train", "admin_profile"):
             continue
         seen.add(rule)
-        want = task_resources(scale, "translation", rule)
+        want = task_resources(scale, "translation", rule, job["wildcards"].get("variant"))
         assert int(res["mem_mb"]) == int(want["mem_mb"]), (rule, res)   # first attempt
         assert int(res["runtime"]) == int(want["runtime"]), (rule, res)
         assert int(res.get("gpu", 0)) == int(want.get("gpu", 0)), (rule, res)

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from models import FAMILIES, SCHEMES, build_model
+from models.scheme import unsupported_flags
 from models.admin import fold_admin, load_omega, profile_omega
 from models.sigma_reparam import SIGMA_REPARAM_LAYERS, fold_sigma_reparam
 
@@ -40,8 +41,8 @@ def scalar(out):
     return (out.float() * torch.linspace(-1, 1, out.shape[-1])).sum()
 
 
-@pytest.mark.parametrize("family", FAMILIES)
-@pytest.mark.parametrize("scheme", sorted(SCHEMES))
+@pytest.mark.parametrize("family,scheme", [(f, s) for s in sorted(SCHEMES) for f in FAMILIES
+                                            if not unsupported_flags(s, f)])
 def test_forward_backward_every_parameter_gets_gradient(family, scheme):
     model = tiny(family, scheme)
     out = model(*batch(family))
@@ -56,6 +57,22 @@ def test_forward_backward_every_parameter_gets_gradient(family, scheme):
     assert has_ln == SCHEMES[scheme].has_layernorm
     has_sr = any(isinstance(m, SIGMA_REPARAM_LAYERS) for s in model.stacks().values() for m in s.modules())
     assert has_sr == SCHEMES[scheme].sigma_reparam
+
+
+@pytest.mark.parametrize("family", ["translation", "asr", "lm"])
+@pytest.mark.parametrize("scheme,flag", [("spectral_norm_no_gamma", "fixed_gamma"),
+                                         ("weight_norm_pre_ln", "weight_norm")])
+def test_vit_only_ablation_schemes_fail_on_other_families(family, scheme, flag):
+    # Only models/vit.py reads fixed_gamma / weight_norm: elsewhere they would quietly become
+    # plain sigma_reparam / pre_ln, so the build must refuse them, naming scheme, flag and family.
+    with pytest.raises(ValueError, match=rf"scheme '{scheme}' sets {flag}, which only the vit model family"):
+        tiny(family, scheme)
+
+
+def test_vit_only_flag_on_the_decoder_alone_fails_too():
+    with pytest.raises(ValueError, match="scheme 'weight_norm_pre_ln' sets weight_norm"):
+        build_model("translation", "translation_tiny", encoder_scheme="pre_ln", decoder_scheme="weight_norm_pre_ln",
+                    src_vocab=V)
 
 
 def test_pre_ln_stacks_end_with_final_norm_post_ln_do_not():

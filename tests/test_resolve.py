@@ -95,6 +95,12 @@ def test_bad_run_ids_fail_clearly(rid, words):
     assert all(w in str(e.value) for w in words)
 
 
+def test_a_vit_only_scheme_fails_at_resolve_for_another_family():
+    with pytest.raises(ResolveError, match=r"family translation.*scheme 'weight_norm_pre_ln' sets weight_norm, "
+                                           r"which only the vit model family implements"):
+        resolve("tiny", RID.format(scheme="weight_norm_pre_ln", variant="admin_iwslt"))
+
+
 def test_an_override_that_is_not_a_size_field_fails_at_resolve(monkeypatch):
     import tasks.resolve as r
 

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from common.io import atomic_write_text
+from common.procs import context
 from tasks.asr import librispeech as ls
 from tasks.asr import vocab
 from tasks.asr.features import FRAME_LENGTH_MS, FRAME_SHIFT_MS, N_MELS, fbank
@@ -64,7 +65,7 @@ def prepare_split(raw: Path, split: str, out: Path, workers: int, dtype: str) ->
     transcripts: dict[str, str] = {}
     ids, offsets, frames, samples = [], [], [], []
     items = ls.iter_split(raw, split, transcripts)
-    pool = mp.get_context("fork").Pool(workers, initializer=_init_worker) if workers > 1 else None
+    pool = context().Pool(workers, initializer=_init_worker) if workers > 1 else None
     results = pool.imap(_features, items, chunksize=4) if pool else map(_features, items)
     pos = 0
     try:

@@ -24,12 +24,13 @@ import random
 import re
 import shutil
 import sys
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from common.io import atomic_write
 
 LAST, PREV, BEST = "checkpoint_last.pt", "checkpoint_prev.pt", "checkpoint_best.pt"
 _EPOCH_RE = re.compile(r"^checkpoint(\d+)\.pt$")
@@ -69,43 +70,20 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def _umask_mode() -> int:
-    """The mode a plain open() would give a new file (mkstemp makes 0600)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
+def _write_via_temp(path: Path, write, point: str) -> None:
+    """`common.io.atomic_write` with the failpoint `point` just before the rename."""
+    atomic_write(path, write, before_replace=lambda tmp: _failpoint(point))
 
 
 def atomic_save(obj, path: Path) -> None:
     """torch.save through a uniquely named temp file in the same directory, then os.replace."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.chmod(tmp, _umask_mode())
-        _failpoint("tmp_written")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    _write_via_temp(path, lambda tmp: torch.save(obj, tmp), "tmp_written")
 
 
 def _copy(src: Path, dst: Path) -> None:
     """Copy src to dst atomically. A real copy, not a hard link, so that damage to one file
     cannot reach the others; the temp name is unique, so concurrent copies cannot collide."""
-    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        shutil.copyfile(src, tmp)
-        os.chmod(tmp, _umask_mode())
-        _failpoint("copy_tmp_written")
-        os.replace(tmp, dst)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    _write_via_temp(dst, lambda tmp: shutil.copyfile(src, tmp), "copy_tmp_written")
 
 
 def is_complete(path: Path) -> bool:
@@ -201,6 +179,12 @@ def epoch_checkpoints(ckpt_dir: Path) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
+def newest_first(ckpt_dir: Path) -> list[Path]:
+    """The order in which a run's checkpoints are tried: last, prev, then epoch files newest first
+    (last and prev may not exist)."""
+    return [ckpt_dir / LAST, ckpt_dir / PREV] + epoch_checkpoints(ckpt_dir)[::-1]
+
+
 def load_checkpoint(path: Path) -> dict:
     """torch.load a training state; a damaged file raises ValueError naming it."""
     try:
@@ -218,8 +202,7 @@ def load_resume_state(ckpt_dir: Path, log=lambda msg: print(msg, file=sys.stderr
     Tries checkpoint_last.pt, checkpoint_prev.pt, then epoch checkpoints newest first; each
     unreadable file is reported by name and skipped.
     """
-    candidates = [ckpt_dir / LAST, ckpt_dir / PREV] + epoch_checkpoints(ckpt_dir)[::-1]
-    for path in candidates:
+    for path in newest_first(ckpt_dir):
         if not path.exists():
             continue
         try:
@@ -240,7 +223,7 @@ def load_resume_state(ckpt_dir: Path, log=lambda msg: print(msg, file=sys.stderr
 def saved_config(ckpt_dir: Path) -> dict | None:
     """The run config stored in the newest readable checkpoint (None if none holds one).
     Memory-maps the file: only the pickled metadata is read, not the tensors."""
-    for path in [ckpt_dir / LAST, ckpt_dir / PREV] + epoch_checkpoints(ckpt_dir)[::-1]:
+    for path in newest_first(ckpt_dir):
         if not path.is_file() or not is_complete(path):
             continue
         try:

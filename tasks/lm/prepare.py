@@ -29,6 +29,7 @@ from itertools import islice
 from pathlib import Path
 
 from common.io import atomic_write_text
+from common.procs import context
 from tasks.lm.wikitext import (PUBLISHED, SPLITS, Dictionary, WikiTextError, check_tokenised, count_tokens,
                                count_types, encode_lines, find_split_files, read_lines, write_stream)
 
@@ -55,15 +56,9 @@ def _count_chunk(args) -> tuple[Counter, int]:
 _DICT: Dictionary | None = None
 
 
-def _init_worker(dict_text: str) -> None:
+def _init_worker(dict_path: Path) -> None:
     global _DICT
-    symbols, counts = [], []
-    for line in dict_text.split("\n"):
-        if line:
-            s, _, c = line.rpartition(" ")
-            symbols.append(s)
-            counts.append(int(c))
-    _DICT = Dictionary(symbols, counts)
+    _DICT = Dictionary.load(dict_path)
 
 
 def _encode_chunk(args):
@@ -115,7 +110,7 @@ def prepare(dataset: str, raw: Path, out: Path, workers: int = 1, dict_path: Pat
     files = find_split_files(raw, dataset)
     for path in files.values():
         check_tokenised(path)
-    pool = ProcessPoolExecutor(workers) if workers > 1 else None
+    pool = ProcessPoolExecutor(workers, mp_context=context()) if workers > 1 else None
     try:
         stats = {s: count_split(files[s], pool) for s in SPLITS}
         train_counts = stats["train"][0]
@@ -133,9 +128,10 @@ def prepare(dataset: str, raw: Path, out: Path, workers: int = 1, dict_path: Pat
         tmp.mkdir(parents=True)
         atomic_write_text(tmp / "dict.txt", dictionary.text())
         splits = {}
-        if pool:  # workers that hold the dictionary for encoding
+        if pool:  # workers that encode with the dict.txt just written
             pool.shutdown()
-            pool = ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(dictionary.text(),))
+            pool = ProcessPoolExecutor(workers, mp_context=context(), initializer=_init_worker,
+                                       initargs=(tmp / "dict.txt",))
         for s in SPLITS:
             jobs = ((lines, first, str(files[s])) for lines, first in _chunks(files[s]))
             if pool:

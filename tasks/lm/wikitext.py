@@ -10,7 +10,7 @@ WikiText-103, 33,278 for WikiText-2. The raw release (`wikitext-103-raw-v1.zip`:
 `wiki.*.raw`) keeps the original words and punctuation; it is a different task and is refused.
 
 fairseq conventions (fairseq-preprocess --only-source; fairseq's language_modeling task):
-- dictionary: `<s>`=0, `<pad>`=1, `</s>`=2, `<unk>`=3 (common.tokens), then the symbols by
+- dictionary (common.dictionary): `<s>`=0, `<pad>`=1, `</s>`=2, `<unk>`=3, then the symbols by
   descending training count, ties alphabetical, padded with madeupwordNNNN to a multiple of 8
   (267,735 types -> 4 + 267,734 + 6 = 267,744 entries for WikiText-103);
 - every line (blank lines included) is encoded as its tokens followed by `</s>`, so a line
@@ -28,14 +28,13 @@ import json
 import re
 from collections import Counter
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Iterator
 
 import numpy as np
 
-from common.tokens import BOS, EOS, N_SPECIAL, PAD, UNK
+from common.dictionary import FairseqDictionary
+from common.tokens import EOS, N_SPECIAL, PAD
 
-SPECIALS = ("<s>", "<pad>", "</s>", "<unk>")
-PADDING_FACTOR = 8
 SPLITS = ("train", "valid", "test")
 TOKEN_DTYPE = np.dtype(np.int32)
 
@@ -142,53 +141,11 @@ def count_types(counter: Counter) -> int:
 
 
 # ---------------------------------------------------------------------------- dictionary
-class Dictionary:
+class Dictionary(FairseqDictionary):
     """fairseq's Dictionary for one monolingual corpus (see the module docstring)."""
 
-    bos, pad, eos, unk = BOS, PAD, EOS, UNK
-
-    def __init__(self, symbols: Sequence[str], counts: Sequence[int]):
-        self.symbols = list(SPECIALS) + list(symbols)
-        self.counts = [0] * N_SPECIAL + list(counts)
-        self.index = {s: i for i, s in enumerate(self.symbols)}
-        if len(self.index) != len(self.symbols):
-            dup = [s for s, c in Counter(self.symbols).items() if c > 1][:3]
-            raise WikiTextError(f"dictionary has duplicate symbols {dup}")
-
-    def __len__(self) -> int:
-        return len(self.symbols)
-
-    @classmethod
-    def from_counts(cls, counter: Counter, padding_factor: int = PADDING_FACTOR) -> "Dictionary":
-        """fairseq's finalize(threshold=0): count descending, ties alphabetical, then padding."""
-        counter = Counter({s: c for s, c in counter.items() if s not in SPECIALS})
-        ordered = sorted(counter.items(), key=lambda sc: (-sc[1], sc[0]))
-        symbols, counts = [s for s, _ in ordered], [c for _, c in ordered]
-        i = 0
-        while (len(symbols) + N_SPECIAL) % padding_factor:
-            symbols.append(f"madeupword{i:04d}")
-            counts.append(0)
-            i += 1
-        return cls(symbols, counts)
-
-    @classmethod
-    def load(cls, path: Path) -> "Dictionary":
-        path = Path(path)
-        if not path.is_file():
-            raise WikiTextError(f"{path}: dictionary not found; expected dict.txt written by tasks.lm.prepare")
-        symbols, counts = [], []
-        for n, line in enumerate(path.read_text(encoding="utf-8").split("\n"), 1):
-            if not line:
-                continue
-            sym, _, count = line.rpartition(" ")
-            if not sym or not count.isdigit():
-                raise WikiTextError(f"{path}:{n}: expected 'symbol count', got {line!r}")
-            symbols.append(sym)
-            counts.append(int(count))
-        return cls(symbols, counts)
-
-    def text(self) -> str:
-        return "".join(f"{s} {c}\n" for s, c in zip(self.symbols[N_SPECIAL:], self.counts[N_SPECIAL:]))
+    error = WikiTextError
+    written_by = "tasks.lm.prepare"
 
     def sha256(self) -> str:
         return hashlib.sha256(self.text().encode("utf-8")).hexdigest()

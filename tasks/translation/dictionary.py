@@ -1,39 +1,24 @@
-"""fairseq's token dictionary: `<s>`=0, `<pad>`=1, `</s>`=2, `<unk>`=3, then symbols by count.
+"""The translation task's fairseq dictionary (common.dictionary): `<s>`=0, `<pad>`=1, `</s>`=2,
+`<unk>`=3, then symbols by count, in fairseq-preprocess's dict.txt format.
 
-`dict.txt` holds one "symbol count" line per non-special symbol, as fairseq-preprocess
-writes it. `Dictionary.build` counts whitespace tokens of the training files (both sides
-for a joined dictionary, fairseq's --joined-dictionary), orders them by descending count with
-ties in alphabetical order (fairseq's `finalize`: a sorted Counter's most_common), and pads
-the size to a multiple of 8 with "madeupword0000", ... (padding_factor=8).
+`Dictionary.build` counts whitespace tokens of the training files (both sides for a joined
+dictionary, fairseq's --joined-dictionary) and finalises like fairseq (count descending, ties
+alphabetical, padded to a multiple of 8 with "madeupword0000", ...). Unknown words encode as
+`<unk>`.
 """
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable
 
 import numpy as np
 
+from common.dictionary import DictionaryError, FairseqDictionary  # noqa: F401  (raised by load)
 from common.tokens import BOS, EOS, PAD, UNK  # noqa: F401  (fairseq ids)
 
-SPECIALS = ("<s>", "<pad>", "</s>", "<unk>")
-PADDING_FACTOR = 8
 
-
-class DictionaryError(ValueError):
-    """A dict.txt that is not in fairseq's "symbol count" format."""
-
-
-class Dictionary:
-    bos, pad, eos, unk = BOS, PAD, EOS, UNK
-
-    def __init__(self, symbols: Sequence[str], counts: Sequence[int]):
-        self.symbols = list(SPECIALS) + list(symbols)
-        self.counts = [0] * len(SPECIALS) + list(counts)
-        self.index = {s: i for i, s in enumerate(self.symbols)}
-
-    def __len__(self) -> int:
-        return len(self.symbols)
+class Dictionary(FairseqDictionary):
+    written_by = "tasks.translation.prepare"
 
     @classmethod
     def build(cls, lines: Iterable[str]) -> "Dictionary":
@@ -41,37 +26,7 @@ class Dictionary:
         counter: Counter = Counter()
         for line in lines:
             counter.update(line.split())
-        for s in SPECIALS:
-            counter.pop(s, None)
-        ordered = Counter(dict(sorted(counter.items()))).most_common()  # count desc, ties a-z
-        symbols = [s for s, _ in ordered]
-        counts = [c for _, c in ordered]
-        i = 0
-        while (len(symbols) + len(SPECIALS)) % PADDING_FACTOR:
-            symbols.append(f"madeupword{i:04d}")
-            counts.append(0)
-            i += 1
-        return cls(symbols, counts)
-
-    @classmethod
-    def load(cls, path: Path) -> "Dictionary":
-        if not Path(path).is_file():
-            raise DictionaryError(f"{path}: dictionary not found; expected dict.txt written by "
-                                  "tasks.translation.prepare")
-        symbols, counts = [], []
-        for n, line in enumerate(Path(path).read_text(encoding="utf-8").split("\n"), 1):
-            if not line:
-                continue
-            sym, _, count = line.rpartition(" ")
-            if not sym or not count.isdigit():
-                raise DictionaryError(f"{path}:{n}: expected 'symbol count', got {line!r}")
-            symbols.append(sym)
-            counts.append(int(count))
-        return cls(symbols, counts)
-
-    def text(self) -> str:
-        """The dict.txt content (special symbols are implicit, as in fairseq)."""
-        return "".join(f"{s} {c}\n" for s, c in zip(self.symbols[4:], self.counts[4:]))
+        return cls.from_counts(counter)
 
     def encode_line(self, line: str) -> np.ndarray:
         """Token ids of a whitespace-tokenised line followed by eos; unknown symbols -> unk."""

@@ -40,6 +40,8 @@ from typing import Iterable, Iterator
 
 from sacremoses import MosesPunctNormalizer, MosesTokenizer
 
+from common.procs import context
+
 CHUNK = 2000  # lines per task sent to a worker process
 
 
@@ -120,7 +122,7 @@ def tokenize(lines: Iterable[str], lang: str, aggressive: bool = False, normaliz
         for args in chain(head, chunks):
             yield from _process_chunk(args)
         return
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context()) as pool:
         pending: deque = deque()
         for args in chain(head, chunks):
             pending.append(pool.submit(_process_chunk, args))

@@ -268,9 +268,9 @@ def check_images(root: str | Path, rel_paths: list[str], workers: int = 1, key: 
     """Decode every image (in `workers` processes); a LayoutError naming the bad files."""
     paths = [str(Path(root) / r) for r in rel_paths]
     if workers > 1 and len(paths) > 64:
-        import multiprocessing as mp
+        from common.procs import context
 
-        with mp.get_context("fork").Pool(workers) as pool:
+        with context().Pool(workers) as pool:
             results = pool.map(_check_one, paths, chunksize=256)
     else:
         results = [_check_one(p) for p in paths]

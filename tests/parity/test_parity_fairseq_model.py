@@ -13,7 +13,9 @@ Targets are right-padded in fairseq too (--left-pad-target False), so there is n
 import pytest
 import torch
 
-pytest.importorskip("fairseq")
+from reference_packages import need
+
+need("fairseq")
 # fairseq 0.12 hands torch a bool key-padding mask with a float future mask (its own choice)
 pytestmark = pytest.mark.filterwarnings("ignore:Support for mismatched key_padding_mask:UserWarning")
 

@@ -13,7 +13,9 @@ import pytest
 import torch
 from torch import nn
 
-pytest.importorskip("fairseq")
+from reference_packages import need
+
+need("fairseq")
 
 from tasks.config import OptimConfig, ScheduleConfig  # noqa: E402
 from tasks.engine.losses import label_smoothed_nll  # noqa: E402

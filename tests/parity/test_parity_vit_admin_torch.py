@@ -8,8 +8,10 @@ must agree. admin-torch 0.1.0 (microsoft/admin-torch): `calculate_init(N, scale)
 import pytest
 import torch
 
-timm = pytest.importorskip("timm")
-admin_torch = pytest.importorskip("admin_torch")
+from reference_packages import need
+
+timm = need("timm")
+admin_torch = need("admin_torch")
 
 from models import build_model  # noqa: E402
 from models.admin import admin_torch_omega, load_omega  # noqa: E402

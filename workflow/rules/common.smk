@@ -105,8 +105,10 @@ def run_id(wildcards):
     return RUN.format(**wildcards)
 
 
-def launcher(wildcards, resources):
-    gpus = int(getattr(resources, "gpu", 0) or 0)
+def launcher(wildcards):
+    """torchrun with one process per GPU of the run (the count its config's update_freq was divided
+    by: tasks.registry.run_gpus), not the job's granted `gpu`, which a local profile may clip."""
+    gpus = registry.run_gpus(SCALE_CFG, wildcards.task, wildcards.variant)
     if gpus > 1:
         return f"torchrun --standalone --nnodes=1 --nproc-per-node={gpus}"
     return "python"
@@ -128,16 +130,20 @@ def rule_task(wildcards):
 
 
 def _res(kind, wildcards):
-    return registry.task_resources(SCALE_CFG, rule_task(wildcards), kind)
+    variant = wildcards.variant if "variant" in wildcards.keys() else None
+    return registry.task_resources(SCALE_CFG, rule_task(wildcards), kind, variant)
 
 
 def rule_resources(kind):
-    """Resources of a job by kind and task (config/scales/<scale>.yaml, `resources.<kind>`,
-    overridden by `tasks.<task>.resources.<kind>`); memory and runtime grow with the attempt.
+    """Resources of a job by kind, task and variant (config/scales/<scale>.yaml, `resources.<kind>`,
+    overridden by `tasks.<task>.resources.<kind>`, then `tasks.<task>.variant_resources.<variant>.<kind>`);
+    memory and runtime grow with the attempt up to the scale's `resources.max_mem_mb` / `max_runtime`.
     cpus_per_task counts every CPU of the job (cpus per GPU x GPUs)."""
     return {
-        "mem_mb": lambda wildcards, attempt: int(_res(kind, wildcards).get("mem_mb", 2000)) * attempt,
-        "runtime": lambda wildcards, attempt: int(_res(kind, wildcards).get("runtime", 60)) * attempt,
+        "mem_mb": lambda wildcards, attempt: registry.retry_resource(
+            SCALE_CFG, "mem_mb", _res(kind, wildcards).get("mem_mb", 2000), attempt),
+        "runtime": lambda wildcards, attempt: registry.retry_resource(
+            SCALE_CFG, "runtime", _res(kind, wildcards).get("runtime", 60), attempt),
         "gpu": lambda wildcards: int(_res(kind, wildcards).get("gpu", 0)),
         "cpus_per_task": lambda wildcards: rule_threads(kind)(wildcards),
     }
