@@ -180,7 +180,10 @@ def draw_curves(ax, spec, scale: str, results: str, seeds, key: str) -> None:
 CURVE_KEYS = {"loss": ("train", "training loss (nats)"), "nll": ("train", "training NLL (nats)"),
               "lr": ("train", "learning rate"), "grad_norm": ("train", "gradient norm"),
               "valid_loss": ("valid", "validation loss (nats)")}
-LINE_STYLES = ("-", "--", ":", "-.", (0, (3, 1, 1, 1, 1, 1)), (0, (5, 2)))
+# one line style per scheme, distinct at a glance: solid, dashed, dotted, dash-dot, dash-dot-dot,
+# long dash, long-short dash, sparse dots
+LINE_STYLES = ("-", (0, (5, 2)), (0, (1, 1.5)), (0, (6, 2, 1, 2)), (0, (6, 2, 1, 2, 1, 2)), (0, (14, 3)),
+               (0, (12, 2, 3, 2)), (0, (1, 4)))
 
 
 def _layer_entropy(entropy: dict, stack: str | None) -> dict[int, float]:
@@ -240,7 +243,7 @@ def render_curves(spec, scale: str, results: str, seeds=None) -> plt.Figure:
     labels = {**{k: v.get("setting", k) for k, v in _variants().items()}, **spec.setting_labels}
     handles = {}
     for ax, (panel, layer) in zip(axes[0], cols):
-        drawn = 0
+        drawn, lows, highs = 0, [], []
         for rid, rows, status in runs:
             if panel == "entropy":
                 pts = [(r.get(x_key, r.get("step")), _layer_entropy(r.get("entropy"), stack).get(layer))
@@ -259,6 +262,9 @@ def render_curves(spec, scale: str, results: str, seeds=None) -> plt.Figure:
                 label += " (diverged)"
             handles.setdefault(label, line)
             drawn += 1
+            lows.append(min(ys)), highs.append(max(ys))
+        if panel != "entropy" and lows and min(lows) > 0 and max(highs) > LOG_SPAN * min(lows):
+            ax.set_yscale("log")  # an exploding run (loss in the hundreds) would flatten the healthy ones
         title = CURVE_KEYS[panel][1] if panel != "entropy" else f"attention entropy, layer {layer} (nats)"
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("update" if x_key == "step" else x_key)
@@ -267,10 +273,13 @@ def render_curves(spec, scale: str, results: str, seeds=None) -> plt.Figure:
             _note(ax, f"no {panel} records in the runs' metrics.jsonl")
     if handles:
         fig.legend(list(handles.values()), list(handles), loc="center left", bbox_to_anchor=(1.0, 0.5),
-                   fontsize=7, title="scheme | setting (line style | colour)", title_fontsize=7)
+                   fontsize=7, title="scheme | setting (line style | colour)", title_fontsize=7, handlelength=4)
     fig.suptitle(textwrap.fill(f"{spec.title} [{scale}]", 110), fontsize=9)
     fig.tight_layout()
     return fig
+
+
+LOG_SPAN = 50.0  # a curves panel (not entropy) whose values span more than this factor gets a log y axis
 
 
 def _status(rdir: Path) -> str:
