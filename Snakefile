@@ -23,7 +23,7 @@ wildcard_constraints:
     variant="[A-Za-z0-9_.+-]+",
     seed=r"\d+",
     table="|".join(TABLE_IDS),
-    study="|".join(sp.STUDIES),
+    study="|".join(STUDY_IDS),
 
 
 rule all:

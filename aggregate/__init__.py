@@ -1,4 +1,4 @@
 """Tables, figures, reference CSVs, compare and claims verdicts (docs/ARCHITECTURE.md).
 
-Entry points: python -m aggregate.table | aggregate.figure | aggregate.compare | aggregate.require
+Entry points: python -m aggregate.table | aggregate.figure | aggregate.compare
 """

@@ -1,10 +1,11 @@
 """Compare regenerated tables with the papers, and give every claim a verdict.
 
     python -m aggregate.compare --scale S --table T     -> <results>/S/compare/T.csv
+    python -m aggregate.compare --scale S --claims T    -> <results>/S/compare/T.claims.csv (T's claims)
     python -m aggregate.compare --scale S [--strict]    -> <results>/S/compare/summary.md, claims.csv
 
-Cells are joined on (dataset, depth, scheme, setting, metric), or on the table's
-`compare_keys` (study tables measured on synthetic data leave out the dataset). Numeric verdicts apply at
+Cells are joined on keys, never on display labels: (dataset_key, depth, scheme, variant, metric),
+or the experiment's `compare_keys` (studies measured on synthetic data leave out the dataset). Numeric verdicts apply at
 the paper scale only (|regenerated - reference| <= the table's tolerance for that metric);
 at tiny and small scale a cell's verdict is `n/a`. Claims get verdicts at every scale.
 With --strict the summary step exits 1 when any cell or claim fails.
@@ -21,11 +22,16 @@ import pandas as pd
 from aggregate.claims import all_verdicts
 from aggregate.io import atomic_write_text, write_csv
 from aggregate.reference import reference_rows
-from aggregate.spec import load_table, table_ids
+from catalog.words import SCALES
+from experiments.registry import ids as table_ids
+from experiments.registry import spec as load_table
 
-KEYS = ["dataset", "depth", "scheme", "setting", "metric"]
+KEYS = ["dataset", "depth", "scheme", "setting", "metric"]  # what a reader sees
 COLUMNS = ["table", *KEYS, "reference", "reference_std", "reference_outcome", "reference_source", "regenerated",
-           "regenerated_std", "regenerated_outcome", "n_seeds", "delta", "tolerance", "verdict"]
+           "regenerated_std", "regenerated_outcome", "n_seeds", "delta", "tolerance", "verdict", "dataset_key", "variant"]
+
+
+CLAIM_COLUMNS = ["claim", "verdict", "detail", "figures", "source"]
 
 
 def _float(x) -> float | None:
@@ -63,10 +69,10 @@ def _not_run(scale: str) -> str:
 def compare_table(table: str, scale: str, results: str) -> pd.DataFrame:
     spec = load_table(table)
     new = pd.read_csv(Path(results) / scale / "tables" / f"{table}.csv", dtype=str, keep_default_na=False)
-    ref = reference_rows(table, spec.reference)
+    ref = reference_rows(spec)
     keys = list(spec.compare_keys)
-    new_by_key = {tuple(r[k] for k in keys): r for r in new.to_dict("records")}
-    labels = {tuple(r[k] for k in keys): tuple(r[k] for k in KEYS) for r in new.to_dict("records")}
+    new_by_key = {tuple(r.get(k, "") for k in keys): r for r in new.to_dict("records")}
+    labels = {key: tuple(r.get(k, "") for k in (*KEYS, "dataset_key", "variant")) for key, r in new_by_key.items()}
     rows, seen = [], set()
     for r in ref.to_dict("records"):
         key = tuple(r[k] for k in keys)
@@ -74,7 +80,8 @@ def compare_table(table: str, scale: str, results: str) -> pd.DataFrame:
         n = new_by_key.get(key)
         tol = spec.tolerance.get(r["metric"])
         delta, v = cell_verdict(r, n, tol, scale)
-        rows.append({"table": table, **{k: r[k] for k in KEYS}, "reference": r["value"], "reference_std": r["std"],
+        rows.append({"table": table, **{k: r[k] for k in (*KEYS, "dataset_key", "variant")},
+                     "reference": r["value"], "reference_std": r["std"],
                      "reference_outcome": r["outcome"], "reference_source": r["reference_source"],
                      "regenerated": n["value"] if n else "",
                      "regenerated_std": n["std"] if n else "",
@@ -82,7 +89,8 @@ def compare_table(table: str, scale: str, results: str) -> pd.DataFrame:
                      "n_seeds": n["n_seeds"] if n else "", "delta": delta, "tolerance": tol, "verdict": v})
     for key, n in new_by_key.items():
         if key not in seen:
-            rows.append({"table": table, **dict(zip(KEYS, labels[key])), "reference": "", "reference_std": "",
+            rows.append({"table": table, **dict(zip((*KEYS, "dataset_key", "variant"), labels[key])),
+                         "reference": "", "reference_std": "",
                          "reference_outcome": "", "reference_source": "", "regenerated": n["value"],
                          "regenerated_std": n["std"],
                          "regenerated_outcome": n["outcome"], "n_seeds": n["n_seeds"], "delta": None,
@@ -114,6 +122,11 @@ def summary_markdown(scale: str, tables: dict[str, pd.DataFrame | None], claims:
     return "\n".join(lines) + "\n"
 
 
+def write_claims(claims: list[dict], path: Path) -> None:
+    write_csv(pd.DataFrame([{**c, "figures": json.dumps(c["figures"], sort_keys=True, default=str)} for c in claims],
+                           columns=CLAIM_COLUMNS), path)
+
+
 def summarize(scale: str, results: str) -> tuple[str, list[dict], bool]:
     """(summary markdown, claim verdicts, any failure) from whatever the workflow produced."""
     base = Path(results) / scale
@@ -129,9 +142,10 @@ def summarize(scale: str, results: str) -> tuple[str, list[dict], bool]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m aggregate.compare", description=__doc__.split("\n")[0])
-    ap.add_argument("--scale", required=True, choices=("tiny", "small", "paper"))
+    ap.add_argument("--scale", required=True, choices=SCALES)
     ap.add_argument("--results", default="results")
     ap.add_argument("--table", default=None, help="compare one table; without it: the summary")
+    ap.add_argument("--claims", default=None, metavar="TABLE", help="the verdicts of one table's claims")
     ap.add_argument("--strict", action="store_true", help="exit 1 when any verdict fails")
     args = ap.parse_args(argv)
     out = Path(args.results) / args.scale / "compare"
@@ -141,12 +155,18 @@ def main(argv: list[str] | None = None) -> int:
             write_csv(df, out / f"{args.table}.csv")
             print(f"wrote {out / (args.table + '.csv')}: {_counts(df)}")
             return 1 if args.strict and (df["verdict"] == "fails").any() else 0
+        if args.claims:
+            base = Path(args.results) / args.scale
+            load_table(args.claims)  # an unknown experiment is named (CatalogError)
+            claims = all_verdicts(base / "tables", base / "studies", args.scale, args.results, args.claims)
+            write_claims(claims, out / f"{args.claims}.claims.csv")
+            print("\n".join(f"{c['claim']}: {c['verdict']}: {c['detail']}" for c in claims))
+            return 1 if args.strict and any(c["verdict"] == "fails" for c in claims) else 0
         text, claims, failing = summarize(args.scale, args.results)
     except (ValueError, FileNotFoundError) as e:
         print(f"aggregate.compare: {e}", file=sys.stderr)
         return 2
-    write_csv(pd.DataFrame([{**c, "figures": json.dumps(c["figures"], sort_keys=True, default=str)} for c in claims],
-                           columns=["claim", "verdict", "detail", "figures", "source"]), out / "claims.csv")
+    write_claims(claims, out / "claims.csv")
     atomic_write_text(out / "summary.md", text)
     print(text)
     if args.strict and failing:

@@ -19,9 +19,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from aggregate.figure import figure_command  # noqa: E402
-from aggregate.io import read_metrics  # noqa: E402
-from aggregate.spec import load_table, run_ids  # noqa: E402
-from tasks.runid import RunId  # noqa: E402
+from catalog.experiment import run_ids  # noqa: E402
+from catalog.runs import RunRecord  # noqa: E402
+from experiments.registry import spec as load_table  # noqa: E402
+from catalog.runid import RunId  # noqa: E402
 
 # (panel title, record kind, how to read one number from a record)
 PANELS = (
@@ -77,7 +78,7 @@ def render(table: str, scale: str, results: str, seeds=None) -> plt.Figure:
     colour = {s: f"C{i % 10}" for i, s in enumerate(schemes)}
     drawn = [0] * len(PANELS)
     for rid in rids:
-        rows = read_metrics(rid.run_dir(results, scale) / "metrics.jsonl")
+        rows = RunRecord.read(results, scale, rid, strict=False).metrics
         label = f"{rid.scheme} {rid.depth} {rid.variant}"
         for i, (title, kind, read) in enumerate(PANELS):
             xs, ys = series(rows, kind, read)

@@ -24,11 +24,17 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from aggregate.spec import SpecError, load_table, repo_path, run_ids, table_ids
-from tasks.resolve import load_scale, load_yaml, resolve
-from tasks.runid import RunId
+from catalog import config as catalog
+from catalog.config import CONFIG_DIR, CatalogError, load_yaml
+from catalog.experiment import run_ids
+from catalog.runs import RunRecord
+from catalog.words import SCALES
+from experiments.registry import ids as table_ids
+from experiments.registry import spec as load_table
+from tasks.resolve import resolve
+from catalog.runid import RunId
 
-CONFIG = repo_path("config", "estimate.yaml")
+CONFIG = CONFIG_DIR / "estimate.yaml"
 
 
 class EstimateError(ValueError):
@@ -65,7 +71,7 @@ def target_runs(target: str, scale: str, seeds=None) -> list[str]:
     for t in tables:
         try:
             spec = load_table(t)
-        except SpecError as e:
+        except CatalogError as e:
             raise EstimateError(f"{e} (or `all`)") from None
         for key in ("runs", "study_runs"):
             out += [r for r in run_ids(spec, scale, seeds, key) if r not in out]
@@ -137,13 +143,11 @@ def updates_needed(cfg: dict, run: dict, dataset: str, gpus: int = 1) -> tuple[i
     return max_updates, per_update, f"{max_updates} updates"
 
 
-def updates_done(run_dir: Path) -> int:
-    """Largest update count logged in metrics.jsonl (0 when the run has not started)."""
-    path = run_dir / "metrics.jsonl"
-    if not path.is_file():
-        return 0
+def updates_done(run: RunRecord) -> int:
+    """Largest update count logged in metrics.jsonl (0 when the run has not started); a line cut
+    by a kill is skipped (the resumed run rewrites it)."""
     best = 0
-    for line in path.read_text().splitlines():
+    for line in run.lines("metrics.jsonl") or []:
         try:
             best = max(best, int(json.loads(line).get("step", 0)))
         except (ValueError, AttributeError):
@@ -188,7 +192,7 @@ def estimate(target: str, scale: str, device: str, results: str = "results", cfg
     from tasks.registry import run_gpus
 
     cfg = cfg or load_config()
-    scale_cfg = load_scale(scale)
+    scale_cfg = catalog.scale(scale)
     costs, finished, params_cache = [], 0, {}
 
     def params_of(task: str, model: dict, dataset: str) -> int:
@@ -204,8 +208,8 @@ def estimate(target: str, scale: str, device: str, results: str = "results", cfg
         return flops_per_unit(cfg, run["task"], model, params_of(run["task"], model, RunId.parse(row["run"]).dataset))
 
     for rid in target_runs(target, scale, seeds):
-        rdir = RunId.parse(rid).run_dir(results, scale)
-        if (rdir / "status.json").is_file():
+        record = RunRecord.read(results, scale, rid, strict=False)
+        if record.status:  # the run has ended
             finished += 1
             continue
         run = resolve(scale, rid, results)
@@ -214,7 +218,7 @@ def estimate(target: str, scale: str, device: str, results: str = "results", cfg
         fpu = flops_per_unit(cfg, run["task"], model, params_of(run["task"], model, dataset))
         gpus = run_gpus(scale_cfg, run["task"], RunId.parse(rid).variant)
         total, per_update, how = updates_needed(cfg, run, dataset, gpus)
-        done = min(updates_done(rdir), total)
+        done = min(updates_done(record), total)
         micro = per_update / gpus / max(1, int((run.get("train") or {}).get("update_freq", 1)))  # per GPU
         ups, source = throughput(cfg, device, run["task"], model, fpu, flops_of_measured, micro)
         costs.append(RunCost(rid, total - done, (total - done) * per_update, ups, source, gpus,
@@ -243,7 +247,7 @@ def report(target: str, scale: str, device: str, costs: list[RunCost], finished:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m aggregate.estimate", description=__doc__.split("\n")[0])
     ap.add_argument("target", help="a table target (e.g. admin_table2) or `all`")
-    ap.add_argument("--scale", required=True, choices=("tiny", "small", "paper"))
+    ap.add_argument("--scale", required=True, choices=SCALES)
     ap.add_argument("--gpu", default=None, help="device kind of config/estimate.yaml `devices` (default: default_gpu)")
     ap.add_argument("--results", default="results")
     ap.add_argument("--json", action="store_true", help="print one JSON object per run instead of the table")

@@ -2,7 +2,7 @@
 
     python -m aggregate.figure --table T --scale S --out results/S/figures/T.png   (+ T.pdf)
 
-Kinds (config/tables/<id>.yaml `figure.kind`): `bars` (one bar per scheme, grouped by
+Kinds (experiments/<id>/experiment.yaml `figure.kind`): `bars` (one bar per scheme, grouped by
 dataset and depth; failed cells marked), `outcome` (the cells as a text grid), `hist`
 (histogram of log10 values per scheme), `lines`
 (value against `figure.x` per scheme, one panel per metric), `panels` (the paper's panel layout,
@@ -26,10 +26,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from aggregate.io import atomic_write_bytes, read_metrics  # noqa: E402
-from aggregate.spec import load_table, run_ids  # noqa: E402
+from aggregate.io import atomic_write_bytes  # noqa: E402
 from aggregate.table import parse_seeds  # noqa: E402
-from tasks.runid import RunId  # noqa: E402
+from catalog.experiment import run_ids  # noqa: E402
+from catalog.runid import RunId  # noqa: E402
+from catalog.runs import RunRecord  # noqa: E402
+from catalog.words import SCALES  # noqa: E402
+from experiments.registry import spec as load_table  # noqa: E402
 
 MAX_PANELS = 6
 
@@ -157,7 +160,7 @@ def draw_outcome(ax, df: pd.DataFrame) -> None:
 def draw_curves(ax, spec, scale: str, results: str, seeds, key: str) -> None:
     drawn = 0
     for rid in map(RunId.parse, run_ids(spec, scale, seeds)):
-        rows = [r for r in read_metrics(rid.run_dir(results, scale) / "metrics.jsonl") if key in r]
+        rows = [r for r in RunRecord.read(results, scale, rid, strict=False).metrics if key in r]
         if rows:
             xs = [r.get("epoch", r.get("step", i)) for i, r in enumerate(rows)]
             ax.plot(xs, [r[key] for r in rows], marker=".", label=f"{rid.scheme} {rid.variant}")
@@ -222,13 +225,13 @@ def render_curves(spec, scale: str, results: str, seeds=None) -> plt.Figure:
     panels, x_key, stack = list(fs.get("panels") or ["loss", "entropy"]), fs.get("x", "step"), fs.get("stack")
     unknown = [p for p in panels if p not in CURVE_KEYS and p != "entropy"]
     if unknown:
-        raise ValueError(f"config/tables/{spec.id}.yaml: figure.panels {unknown} unknown; expected some of "
+        raise ValueError(f"{spec.dir}/experiment.yaml: figure.panels {unknown} unknown; expected some of "
                          f"{sorted(CURVE_KEYS) + ['entropy']}")
     rids = list(dict.fromkeys(run_ids(spec, scale, seeds) + run_ids(spec, scale, seeds, key="study_runs")))
     runs = []
     for rid in map(RunId.parse, rids):
-        rdir = rid.run_dir(results, scale)
-        runs.append((rid, read_metrics(rdir / "metrics.jsonl"), _status(rdir)))
+        run = RunRecord.read(results, scale, rid, strict=False)
+        runs.append((rid, run.metrics, run.status.get("status", "")))
     available = sorted({k for _, rows, _ in runs for r in rows if r.get("kind") == "probe"
                         for k in _layer_entropy(r.get("entropy"), stack)})
     layers = _entropy_layers([int(v) for v in fs.get("layers") or []], available)
@@ -240,7 +243,6 @@ def render_curves(spec, scale: str, results: str, seeds=None) -> plt.Figure:
     schemes = list(dict.fromkeys(rid.scheme for rid, _, _ in runs))
     colour = {v: f"C{i % 10}" for i, v in enumerate(settings)}
     style = {s: LINE_STYLES[i % len(LINE_STYLES)] for i, s in enumerate(schemes)}
-    labels = {**{k: v.get("setting", k) for k, v in _variants().items()}, **spec.setting_labels}
     handles = {}
     for ax, (panel, layer) in zip(axes[0], cols):
         drawn, lows, highs = 0, [], []
@@ -255,7 +257,7 @@ def render_curves(spec, scale: str, results: str, seeds=None) -> plt.Figure:
             if not pts:
                 continue
             xs, ys = zip(*pts)
-            label = f"{rid.scheme} | {labels.get(rid.variant, rid.variant)}"
+            label = f"{rid.scheme} | {spec.setting(rid.variant)}"
             (line,) = ax.plot(xs, ys, color=colour[rid.variant], linestyle=style[rid.scheme], lw=1.2)
             if status == "diverged":
                 ax.plot(xs[-1], ys[-1], marker="x", ms=8, color=colour[rid.variant])
@@ -280,21 +282,6 @@ def render_curves(spec, scale: str, results: str, seeds=None) -> plt.Figure:
 
 
 LOG_SPAN = 50.0  # a curves panel (not entropy) whose values span more than this factor gets a log y axis
-
-
-def _status(rdir: Path) -> str:
-    import json
-
-    try:
-        return json.loads((rdir / "status.json").read_text()).get("status", "")
-    except (OSError, ValueError):
-        return ""
-
-
-def _variants() -> dict:
-    from tasks.resolve import variants
-
-    return variants()
 
 
 def render(table: str, scale: str, results: str, seeds=None) -> plt.Figure:
@@ -358,7 +345,7 @@ def figure_command(module: str, doc: str, render, argv: list[str] | None = None)
     the PNG and the PDF beside it. Returns the exit code: 0 written, 1 bad table or data, 2 bad --out."""
     ap = argparse.ArgumentParser(prog=f"python -m {module}", description=doc.split("\n")[0])
     ap.add_argument("--table", required=True)
-    ap.add_argument("--scale", required=True, choices=("tiny", "small", "paper"))
+    ap.add_argument("--scale", required=True, choices=SCALES)
     ap.add_argument("--results", default="results")
     ap.add_argument("--seeds", default=None, help="comma-separated seeds (replaces the tables' seeds)")
     ap.add_argument("--out", required=True, help="PNG path; the PDF is written beside it")

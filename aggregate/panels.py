@@ -28,6 +28,8 @@ import pandas as pd
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
+from models.scheme import SCHEMES
+
 PANEL_KEYS = {"title", "metric", "x", "depth", "where", "xlabel", "ylabel", "integer_x", "logy", "logx",
               "split", "pick", "min_over"}
 STYLES = ["-", "--", ":", "-."]
@@ -90,7 +92,7 @@ def _rows(df: pd.DataFrame, p: dict) -> pd.DataFrame:
 
 
 # Schemes keep one colour in every figure: the order of models/scheme.py's registry.
-SCHEME_ORDER = ("post_ln", "pre_ln", "admin", "sigma_reparam", "sigma_reparam_post_ln", "sigma_reparam_pre_ln")
+SCHEME_ORDER = tuple(SCHEMES)
 
 
 def _palette(values: list) -> dict:
@@ -102,7 +104,7 @@ def _palette(values: list) -> dict:
 
 def render(spec, df: pd.DataFrame, scale: str) -> plt.Figure:
     fig_spec = spec.figure
-    where = f"config/tables/{spec.id}.yaml"
+    where = f"{spec.dir}/experiment.yaml"
     panels = expand(list(fig_spec.get("panels") or []), df, where)
     if not panels:
         raise ValueError(f"{where}: figure kind `panels` needs a non-empty figure.panels list")

@@ -5,9 +5,9 @@ paper's numbers, the figure, the training curves, and the claims with their verd
         --out results/tiny/report/admin_table2.html
 
 Inputs (all made by the workflow before this runs): compare/<table>.csv (reference, regenerated,
-delta, tolerance, verdict, reference_source), tables/<table>.csv (for metric definitions and the
-sacreBLEU signature, when the table carries them), figures/<table>.png, figures/<table>_curves.png,
-compare/claims.csv and results/reference/claims.yaml. Images are embedded, so the page stands
+delta, tolerance, verdict, reference_source), tables/<table>.csv (for the metrics' definitions and
+the extra columns their spec names), figures/<table>.png, figures/<table>_curves.png,
+compare/claims.csv and the experiment's claims (experiments/<id>/claims.py). Images are embedded, so the page stands
 alone (the Snakemake report shows it under "Tables vs papers").
 """
 from __future__ import annotations
@@ -21,13 +21,10 @@ from pathlib import Path
 import pandas as pd
 
 from aggregate.io import atomic_write_text
-from aggregate.reference import load_claims
-from aggregate.spec import SpecError, load_table
+from catalog.words import SCALES
+from experiments.registry import experiment
 
-# Columns of the table CSV that describe a metric rather than measure it (aggregate/table.py adds
-# them when a table's spec asks for them, e.g. BLEU's definition and sacreBLEU signature).
-DESCRIPTIVE = ("metric_definition", "sacrebleu_signature")
-KEYS = ("dataset", "depth", "scheme", "setting", "metric")
+KEYS = ("dataset_key", "depth", "scheme", "variant", "metric")  # a table row meets its compare row on keys
 CITATIONS = {
     "xiong2020_preln": "Xiong et al. 2020, On Layer Normalization in the Transformer Architecture (ICML, arXiv:2002.04745)",
     "liu2020_admin": "Liu et al. 2020, Understanding the Difficulty of Training Transformers (EMNLP, arXiv:2004.08249)",
@@ -66,17 +63,35 @@ def _img(path: Path, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
-def compare_html(cmp: pd.DataFrame, tab: pd.DataFrame | None = None) -> str:
-    """The compare rows; when the table carries a detokenized sacreBLEU beside BLEU, a column for it."""
+def _number(x) -> bool:
+    try:
+        float(x)
+        return x != ""
+    except (TypeError, ValueError):
+        return False
+
+
+def extra_columns(spec, tab: pd.DataFrame | None) -> tuple[list[str], list[str]]:
+    """(numeric, descriptive) columns the spec's metrics add beside their value (`extra`, e.g. a
+    second score and its signature; `metric_definition`): numbers become compare columns, text
+    goes under "What the metrics are"."""
+    if tab is None:
+        return [], []
+    cols = [c for m in spec.metrics for c in (m.get("extra") or {}) if c in tab.columns]
+    numeric = [c for c in cols if tab[c].map(_number).any()]
+    return numeric, ["metric_definition"] * ("metric_definition" in tab.columns) + [c for c in cols if c not in numeric]
+
+
+def compare_html(cmp: pd.DataFrame, tab: pd.DataFrame | None = None, spec=None) -> str:
+    """The compare rows, with a column for each numeric extra of the table's metrics."""
     if cmp is None or cmp.empty:
         return '<p class="muted">No compare rows (the compare step has not run, or the table has no cells).</p>'
-    detok = {}
-    if tab is not None and "sacrebleu" in tab.columns:
-        detok = {tuple(r[k] for k in KEYS): r["sacrebleu"] for r in tab.to_dict("records") if r["sacrebleu"] != ""}
+    numeric = extra_columns(spec, tab)[0] if spec is not None else []
+    extra = {c: {tuple(r[k] for k in KEYS): r[c] for r in tab.to_dict("records") if r[c] != ""} for c in numeric}
     head = ("<tr><th>dataset</th><th>depth</th><th>scheme</th><th>setting</th><th>metric</th>"
             "<th>paper</th><th>source of the paper value</th><th>regenerated</th><th>seeds</th>"
             "<th>delta</th><th>tolerance</th><th>verdict</th>"
-            + ("<th>detokenized sacreBLEU</th>" if detok else "") + "</tr>")
+            + "".join(f"<th>{html.escape(c)}</th>" for c in numeric) + "</tr>")
     rows = []
     for r in cmp.to_dict("records"):
         verdict = r.get("verdict", "")
@@ -89,16 +104,17 @@ def compare_html(cmp: pd.DataFrame, tab: pd.DataFrame | None = None) -> str:
                     + f"<td>{html.escape(str(r.get('n_seeds', '')))}</td><td>{_fmt(r.get('delta', ''))}</td>"
                     + f"<td>{html.escape(str(r.get('tolerance', '')))}</td>"
                     + f'<td class="{cls}">{html.escape(verdict)}</td>'
-                    + (f"<td>{_fmt(detok.get(tuple(str(r.get(k, '')) for k in KEYS), ''))}</td>" if detok else "")
+                    + "".join(f"<td>{_fmt(extra[c].get(tuple(str(r.get(k, '')) for k in KEYS), ''))}</td>"
+                              for c in numeric)
                     + "</tr>")
     return f"<table>{head}{''.join(rows)}</table>"
 
 
-def metric_notes(tab: pd.DataFrame | None) -> str:
-    """Definitions and signatures beside the metrics (e.g. tokenized BLEU, the sacreBLEU signature)."""
-    if tab is None:
+def metric_notes(tab: pd.DataFrame | None, spec=None) -> str:
+    """Definitions and signatures beside the metrics (the spec's `definition` and text extras)."""
+    if tab is None or spec is None:
         return ""
-    cols = [c for c in DESCRIPTIVE if c in tab.columns]
+    cols = extra_columns(spec, tab)[1]
     if not cols:
         return ""
     notes = tab[["metric", *cols]].drop_duplicates()
@@ -111,14 +127,13 @@ def metric_notes(tab: pd.DataFrame | None) -> str:
     return f"<h3>What the metrics are</h3><table><tr>{head}</tr>{body}</table>"
 
 
-def claims_html(ids: tuple, verdicts: pd.DataFrame | None) -> str:
-    if not ids:
+def claims_html(claims: tuple, verdicts: pd.DataFrame | None) -> str:
+    if not claims:
         return '<p class="muted">This table checks no claim.</p>'
-    text = {c["id"]: c for c in load_claims()}
     by_id = {r["claim"]: r for r in verdicts.to_dict("records")} if verdicts is not None else {}
     rows = []
-    for cid in ids:
-        c, v = text.get(cid, {}), by_id.get(cid, {})
+    for claim in claims:
+        cid, c, v = claim.id, {"paper": claim.paper, "claim": claim.text}, by_id.get(claim.id, {})
         verdict = v.get("verdict", "not run (the compare summary has not run)")
         cls = "holds" if verdict == "holds" else "fails" if verdict == "fails" else "muted"
         detail = " ".join(str(v.get("detail", "")).split()) or "-"
@@ -130,7 +145,8 @@ def claims_html(ids: tuple, verdicts: pd.DataFrame | None) -> str:
 
 
 def page(table: str, scale: str, results: str) -> str:
-    spec = load_table(table)
+    exp = experiment(table)
+    spec = exp.spec
     base = Path(results) / scale
     cmp = _read(base / "compare" / f"{table}.csv")
     tab = _read(base / "tables" / f"{table}.csv")
@@ -145,24 +161,24 @@ def page(table: str, scale: str, results: str) -> str:
              f"<p>{html.escape(cite)}. Regenerated at the <b>{html.escape(scale)}</b> scale. "
              f"Needs: {html.escape(spec.target_needs or '-')}.</p>",
              f"<h2>Regenerated table beside the paper's</h2><p>{html.escape(numeric_note)}</p>",
-             compare_html(cmp, tab), metric_notes(tab),
+             compare_html(cmp, tab, spec), metric_notes(tab, spec),
              "<h2>Figure</h2>", _img(base / "figures" / f"{table}.png", "figure"),
              "<h2>Training curves of the runs behind it</h2>",
              _img(base / "figures" / f"{table}_curves.png", "training curves"),
-             "<h2>Claims</h2>", claims_html(spec.claims, verdicts), "</body></html>"]
+             "<h2>Claims</h2>", claims_html(exp.claims, verdicts), "</body></html>"]
     return "\n".join(p for p in parts if p)
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m aggregate.report_page", description=__doc__.split("\n")[0])
     ap.add_argument("--table", required=True)
-    ap.add_argument("--scale", required=True, choices=("tiny", "small", "paper"))
+    ap.add_argument("--scale", required=True, choices=SCALES)
     ap.add_argument("--results", default="results")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
     try:
         text = page(args.table, args.scale, args.results)
-    except (SpecError, ValueError) as e:
+    except ValueError as e:  # a CatalogError is a ValueError
         print(f"aggregate.report_page {args.table}: {e}", file=sys.stderr)
         return 1
     atomic_write_text(args.out, text)

@@ -1,14 +1,17 @@
-"""Turn a study's measurement CSV into tidy table rows, as config/tables/<id>.yaml says.
+"""Turn a study's measurement CSV into tidy table rows, as experiments/<id>/experiment.yaml says.
 
 A `study_rows` entry of a table spec:
     study:   the study whose CSV is read (results/<scale>/studies/<study>.csv)
     where:   optional pandas query selecting measurement rows ("part == 'by_layer'")
     value:   the column holding the measured number
-    metric, scheme, depth, setting: templates over the CSV's columns ("{depth}L-{depth}L")
+    metric, scheme, depth, setting, dataset, variant: templates over the CSV's columns
+             ("{depth}L-{depth}L"); variant names the run variant a row measured (a key of
+             compare), when the study measures several
     extra:   optional {column: template} kept beside the tidy columns (e.g. the layer index)
     reduce:  optional "third_ratio": per cell, mean of the first third of the `layer`-ordered
              curve over the mean of its last third (Liu et al. Table 1's "vanishing" reading)
     below:   optional {threshold: x, yes: label, no: label}: a categorical cell from the number
+The entry's keys are checked where the spec is loaded (catalog.experiment.check_study_row).
 Rows that render to the same cell are averaged: value = mean, std = sample std, n_seeds = count.
 """
 from __future__ import annotations
@@ -19,8 +22,7 @@ import string
 
 import pandas as pd
 
-ENTRY_KEYS = {"study", "where", "value", "metric", "scheme", "depth", "setting", "dataset", "extra", "reduce", "below"}
-TEMPLATES = ("metric", "scheme", "depth", "setting", "dataset")
+TEMPLATES = ("metric", "scheme", "depth", "setting", "dataset", "variant")
 
 
 class StudyRowsError(ValueError):
@@ -29,16 +31,6 @@ class StudyRowsError(ValueError):
 
 def _fields(template: str) -> set[str]:
     return {f for _, f, _, _ in string.Formatter().parse(str(template)) if f}
-
-
-def check_entry(entry: dict, where: str) -> None:
-    unknown = set(entry) - ENTRY_KEYS
-    missing = {"study", "value", "metric"} - set(entry)
-    if unknown or missing:
-        raise StudyRowsError(f"{where}: study_rows entry has unknown keys {sorted(unknown)} / lacks "
-                             f"{sorted(missing)}; expected keys among {sorted(ENTRY_KEYS)}")
-    if entry.get("reduce") not in (None, "third_ratio"):
-        raise StudyRowsError(f"{where}: reduce {entry['reduce']!r}; expected third_ratio or nothing")
 
 
 def third_ratio(curve: list[float]) -> float:

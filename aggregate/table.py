@@ -1,4 +1,4 @@
-"""Build one table (config/tables/<id>.yaml) from its runs and studies, in the tidy columns.
+"""Build one experiment's table (experiments/<id>/experiment.yaml) from its runs and studies.
 
     python -m aggregate.table --table admin_table2 --scale tiny --out results/tiny/tables/admin_table2.csv
 
@@ -17,19 +17,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from aggregate import datasets as ds
-from aggregate.io import TIDY, read_json, read_status, write_csv
-from aggregate.spec import TableSpec, load_table, run_ids
+from aggregate.io import TIDY, write_csv
 from aggregate.studyrows import rows_from_study
-from tasks.resolve import variants
-from tasks.runid import RunId
-
-
-def scheme_label(scheme: str, style: str) -> str:
-    if style != "enc_dec":
-        return scheme
-    enc, _, dec = scheme.partition("+")
-    return f"encoder={enc};decoder={dec or enc}"
+from catalog import config as catalog
+from catalog.experiment import ExperimentSpec, run_ids
+from catalog.runid import RunId
+from catalog.runs import RunRecord
+from catalog.words import SCALES
+from experiments.claim import scheme_label
+from experiments.registry import spec as load_spec
 
 
 def lookup(d: dict, key: str):
@@ -47,10 +43,8 @@ def lookup(d: dict, key: str):
 
 def read_run(results: str, scale: str, run_id: str) -> dict:
     """status.json and eval.json of one run (the workflow made them before calling us)."""
-    rdir = RunId.parse(run_id).run_dir(results, scale)
-    status = read_status(rdir / "status.json")
-    ev = read_json(rdir / "eval.json", "the run's evaluation results") if status["status"] == "ok" else {}
-    return {"status": status["status"], "eval": ev, "reason": status.get("reason", "")}
+    run = RunRecord.read(results, scale, run_id)
+    return {"status": run.status["status"], "eval": run.eval, "reason": run.status.get("reason", "")}
 
 
 def mean_std(values: list[float]) -> tuple[float | None, float | None]:
@@ -91,37 +85,38 @@ def metric_extras(metric: dict, ok: list[dict]) -> dict:
     return out
 
 
-def run_rows(spec: TableSpec, scale: str, results: str, seeds) -> list[dict]:
+def run_rows(spec: ExperimentSpec, scale: str, results: str, seeds) -> list[dict]:
     cells: dict[tuple, list[dict]] = {}
     for rid in run_ids(spec, scale, seeds):
         p = RunId.parse(rid)
         key = (p.task, p.dataset, p.arch, p.scheme, p.variant)
         cells.setdefault(key, []).append(read_run(results, scale, rid))
-    labels = {**{k: v.get("setting", k) for k, v in variants().items()}, **spec.setting_labels}
     rows = []
     for (task, dataset, arch, scheme, variant), runs in cells.items():
         base = {"paper": spec.paper, "table": spec.id, "task": task,
-                "dataset": ds.describe(dataset)["label"], "depth": arch.split("-", 1)[1],
-                "scheme": scheme_label(scheme, spec.scheme_label), "setting": labels.get(variant, variant),
-                "variant": variant, "arch": arch}
+                "dataset": catalog.dataset(dataset).label, "depth": arch.split("-", 1)[1],
+                "scheme": scheme_label(scheme, spec.scheme_label), "setting": spec.setting(variant),
+                "variant": variant, "arch": arch, "dataset_key": dataset}
         for metric in spec.metrics:
             rows.append({**base, "metric": metric["name"], **metric_row(metric, runs)})
     return rows
 
 
-def study_dataset_label(spec: TableSpec, scale: str = "paper") -> str:
-    """Label of the dataset a table's studies measure on: `study_data`, else the one dataset of
-    the runs its studies read at `scale` ("" when neither names exactly one)."""
+def study_dataset(spec: ExperimentSpec, scale: str = "paper") -> str:
+    """Key of the dataset an experiment's studies measure on: `study_data`, else the one dataset
+    of the runs its studies read at `scale` ("" when neither names exactly one)."""
     names = {spec.study_data} if spec.study_data else {
         RunId.parse(r).dataset for r in run_ids(spec, scale, None, "study_runs")}
-    return ds.describe(names.pop())["label"] if len(names) == 1 else ""
+    return names.pop() if len(names) == 1 else ""
 
 
-def study_rows(spec: TableSpec, scale: str, results: str) -> list[dict]:
-    """Rows from the table's studies: through its `study_rows` entries, or as-is when tidy.
-    A row whose entry renders no dataset gets the table's study dataset (study_dataset_label)."""
+def study_rows(spec: ExperimentSpec, scale: str, results: str) -> list[dict]:
+    """Rows from the experiment's studies: through its `study_rows` entries, or as-is when tidy.
+    A row whose entry renders no dataset gets the study dataset's label; every study row is keyed
+    by that dataset; its variant is the entry's `variant` template, empty when it has none."""
     rows = []
-    label = study_dataset_label(spec, scale)
+    key = study_dataset(spec, scale)
+    label = catalog.dataset(key).label if key else ""
     for name in spec.studies:
         path = Path(results) / scale / "studies" / f"{name}.csv"
         if not path.is_file():
@@ -131,21 +126,22 @@ def study_rows(spec: TableSpec, scale: str, results: str) -> list[dict]:
         if entries:
             for entry in entries:
                 rows += [{**row, "paper": spec.paper, "table": spec.id, "task": spec.study_task,
-                          "dataset": row.get("dataset") or label}
+                          "dataset": row.get("dataset") or label, "dataset_key": key}
                          for row in rows_from_study(df, entry, str(path))]
             continue
         missing = {"metric", "value"} - set(df.columns)
         if missing:
-            raise ValueError(f"{path}: missing columns {sorted(missing)} and config/tables/{spec.id}.yaml "
+            raise ValueError(f"{path}: missing columns {sorted(missing)} and {spec.dir}/experiment.yaml "
                              f"has no study_rows entry for {name}; expected tidy columns {TIDY}")
         defaults = {"paper": spec.paper, "table": spec.id, "task": spec.study_task, "dataset": label,
-                    "depth": "", "scheme": "", "setting": name, "std": None, "outcome": "ok", "n_seeds": None}
+                    "depth": "", "scheme": "", "setting": name, "std": None, "outcome": "ok", "n_seeds": None,
+                    "variant": "", "dataset_key": key}
         rows += [{**defaults, **r} for r in df.to_dict("records")]
     return rows
 
 
 def build_table(table: str, scale: str, results: str = "results", seeds=None) -> pd.DataFrame:
-    spec = load_table(table)
+    spec = load_spec(table)
     rows = run_rows(spec, scale, results, seeds) + study_rows(spec, scale, results)
     df = pd.DataFrame(rows)
     if df.empty:
@@ -169,7 +165,7 @@ def parse_seeds(text: str | None):
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m aggregate.table", description=__doc__.split("\n")[0])
     ap.add_argument("--table", required=True)
-    ap.add_argument("--scale", required=True, choices=("tiny", "small", "paper"))
+    ap.add_argument("--scale", required=True, choices=SCALES)
     ap.add_argument("--results", default="results")
     ap.add_argument("--seeds", default=None, help="comma-separated seeds (replaces the tables' seeds)")
     ap.add_argument("--out", required=True)

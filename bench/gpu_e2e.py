@@ -44,7 +44,7 @@ def scratch_copy(dst: Path) -> Path:
 
 
 def table_tasks(repo: Path, table: str) -> list[str]:
-    path = repo / "config" / "tables" / f"{table}.yaml"
+    path = repo / "experiments" / table / "experiment.yaml"
     if not path.is_file():
         raise SystemExit(f"e2e: no table {table!r} ({path} is missing)")
     return sorted({block["task"] for block in yaml.safe_load(path.read_text())["runs"]})

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import copy
 import functools
+import hashlib
+import json
 import os
 import re
 import tempfile
@@ -100,3 +102,8 @@ def deep_merge(base: dict, over: dict) -> dict:
         else:
             out[key] = copy.deepcopy(value)
     return out
+
+
+def digest(obj) -> str:
+    """16 hex digits of sha256 over `obj` as sorted JSON: the one hash of a config."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]

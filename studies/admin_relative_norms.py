@@ -28,6 +28,7 @@ import torch
 
 from models.scheme import get_scheme
 
+from catalog.runs import read_metrics
 from studies import common
 from studies.numerics import log_spread, relative_norms
 
@@ -47,13 +48,11 @@ def read_run(run_dir: Path) -> tuple[list[dict], str]:
     if not path.is_file():
         raise common.StudyError(f"--run {run_dir}: no metrics.jsonl (expected a training run directory)")
     out = []
-    for n, line in enumerate(path.read_text().splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise common.StudyError(f"{path}:{n}: not a JSON record ({e})") from None
+    try:
+        records = read_metrics(path)
+    except ValueError as e:
+        raise common.StudyError(str(e)) from None
+    for n, rec in enumerate(records, start=1):
         if isinstance(rec, dict) and isinstance(rec.get("grad_norms"), dict) and isinstance(rec.get("update_norms"), dict):
             out.append({"step": rec.get("step", n), "grad_norms": rec["grad_norms"], "update_norms": rec["update_norms"]})
     if not out:

@@ -31,7 +31,8 @@ import numpy as np
 import pandas as pd
 
 from studies import common
-from tasks.runid import RunId, RunIdError
+from catalog.runid import RunId, RunIdError
+from catalog.runs import RunRecord, read_metrics
 
 
 def load_run(run_dir: Path) -> tuple[dict, pd.DataFrame]:
@@ -53,16 +54,15 @@ def load_run(run_dir: Path) -> tuple[dict, pd.DataFrame]:
         cfg = RunConfig.load(run_dir / "config.yaml")
         rid = RunId.parse(cfg.run_id)
         info.update(scheme=rid.scheme, variant=rid.variant, lr=cfg.optim.lr, warmup=cfg.schedule.warmup_updates)
-    if (run_dir / "status.json").is_file():
-        info["status"] = json.loads((run_dir / "status.json").read_text()).get("status", "unknown")
+    status = RunRecord(None, run_dir, strict=False).status
+    if status:
+        info["status"] = status.get("status", "unknown")
     rows = []
-    for n, line in enumerate(metrics.read_text().splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise common.StudyError(f"{metrics}:{n}: not a JSON record ({e})") from None
+    try:
+        records = read_metrics(metrics)
+    except ValueError as e:
+        raise common.StudyError(str(e)) from None
+    for rec in records:
         step = rec.get("step", 0)
         if rec.get("kind") == "train" and "loss" in rec:
             rows.append(dict(step=step, metric="loss", layer="", head=-1, value=_num(rec["loss"])))

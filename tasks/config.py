@@ -137,8 +137,9 @@ CORE = ("task", "run_id", "scale", "seed", "data", "model", "optim", "schedule",
 @dataclass(frozen=True)
 class RunConfig:
     """The core sections every task shares, plus the task's own sections (its record's
-    `sections`), read as attributes, e.g. `cfg.batching.max_tokens`."""
-    task: str = "toy"
+    `sections`), read as attributes, e.g. `cfg.batching.max_tokens`. `task` is required: a
+    config names the task it trains."""
+    task: str
     run_id: str = ""
     scale: str = "tiny"
     seed: int = 1
@@ -164,7 +165,11 @@ class RunConfig:
         """Build and validate a config from a plain dict (as read from YAML)."""
         if not isinstance(d, dict):
             raise ConfigError(f"config: expected a mapping of sections, got {type(d).__name__}")
-        task = d.get("task", cls.task)
+        if "task" not in d:
+            from tasks.registry import TASKS
+
+            raise ConfigError(f"task: missing; expected one of {sorted(TASKS)}")
+        task = d["task"]
         own = _task_sections(task)
         unknown = [k for k in d if k not in CORE and k not in own]
         if unknown:

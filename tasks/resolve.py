@@ -19,66 +19,16 @@ from __future__ import annotations
 import argparse
 import copy
 import sys
-from pathlib import Path
 
-from common.io import YamlError, deep_merge
-from common.io import load_yaml as _load_yaml
-from tasks.runid import RunId, RunIdError, parse_arch, parse_scheme, run_dir
-
-REPO = Path(__file__).resolve().parents[1]
-CONFIG_DIR = REPO / "config"
-SCALES = ("tiny", "small", "paper")
-__all__ = ["ResolveError", "resolve", "load_scale", "load_yaml", "deep_merge", "parse_arch", "parse_scheme",
-           "run_dir", "scale_steps", "variants", "recipes", "task_scale", "per_gpu_update_freq"]
+from catalog import config as catalog
+from catalog.config import CatalogError, deep_merge, task_scale, variant_config
+from common.io import digest
+from catalog.runid import RunId, RunIdError, parse_arch, parse_scheme, run_dir
+from catalog.words import SCALES
 
 
 class ResolveError(ValueError):
     """A run id, variant, recipe or scale that cannot be resolved; the message says why."""
-
-
-def load_yaml(path: Path) -> dict:
-    """A YAML mapping (a fresh copy); a missing or malformed file is a ResolveError."""
-    try:
-        return _load_yaml(path)
-    except YamlError as e:
-        raise ResolveError(str(e)) from None
-
-
-def load_scale(scale: str) -> dict:
-    if scale not in SCALES:
-        raise ResolveError(f"unknown scale {scale!r}; expected one of {list(SCALES)}")
-    return load_yaml(CONFIG_DIR / "scales" / f"{scale}.yaml")
-
-
-def recipes() -> dict:
-    return load_yaml(CONFIG_DIR / "recipes.yaml")
-
-
-def variants() -> dict:
-    return load_yaml(CONFIG_DIR / "variants.yaml")
-
-
-def task_scale(scale_cfg: dict, task: str) -> dict:
-    """The scale file's settings for `task` (tasks.<task>), or a ResolveError naming the key."""
-    ts = (scale_cfg.get("tasks") or {}).get(task)
-    if ts is None:
-        raise ResolveError(f"config/scales/{scale_cfg.get('scale')}.yaml has no settings for task {task!r}; "
-                           f"expected a key tasks.{task}")
-    return ts
-
-
-def variant_config(name: str) -> dict:
-    """Recipe <- variant overrides, as a partial run-config dict."""
-    all_variants = variants()
-    if name not in all_variants:
-        raise ResolveError(f"unknown variant {name!r}; expected one of {sorted(all_variants)} "
-                           "(config/variants.yaml)")
-    v = all_variants[name]
-    all_recipes = recipes()
-    if v.get("recipe") not in all_recipes:
-        raise ResolveError(f"variant {name!r} names recipe {v.get('recipe')!r}, which is not in "
-                           f"config/recipes.yaml (known: {sorted(all_recipes)})")
-    return deep_merge(all_recipes[v["recipe"]], v.get("overrides") or {})
 
 
 def _scaled(value: int, factor: float, floor: int) -> int:
@@ -173,18 +123,16 @@ def resolve(scale: str, run_id: str, results: str = "results") -> dict:
         rec = registry.record(rid.task)
     except KeyError as e:
         raise ResolveError(str(e.args[0])) from None
-    from aggregate.datasets import describe
-
     try:
-        ds_task = describe(rid.dataset)["task"]
-    except ValueError as e:
+        ds_task = catalog.dataset(rid.dataset).task
+        scale_cfg = catalog.scale(scale)
+        ts = task_scale(scale_cfg, rid.task)
+        cfg = scale_steps(variant_config(rid.variant), ts)
+    except CatalogError as e:
         raise ResolveError(str(e)) from None
     if ds_task != rid.task:
         raise ResolveError(f"run {run_id}: dataset {rid.dataset!r} belongs to task {ds_task!r}, not {rid.task!r} "
                            "(config/datasets.yaml)")
-    scale_cfg = load_scale(scale)
-    ts = task_scale(scale_cfg, rid.task)
-    cfg = scale_steps(variant_config(rid.variant), ts)
     cfg = deep_merge(cfg, ts.get("overrides") or {})
     # A scale may recalibrate single variants (e.g. tiny runs long enough for a training claim);
     # the scale file says what it changes and why.
@@ -211,6 +159,19 @@ def resolve(scale: str, run_id: str, results: str = "results") -> dict:
     model["omega"] = f"{rdir}/omega.json" if uses_omega else None
     cfg.setdefault("data", {})["dir"] = f"{results}/{scale}/data/{rid.dataset}"
     return {"run_id": run_id, "scale": scale, "task": rid.task, "seed": rid.seed, **cfg}
+
+
+def inputs_digest(scale: str, run_id: str, results: str = "results") -> str:
+    """A hash of every config entry `resolve` reads for this run (its variant and recipe, the
+    scale's settings of its task and its resources, its dataset's entry): the workflow's rerun
+    trigger, so editing a recipe, variant or scale reruns exactly the runs it touches, without
+    resolving each run a second time in the Snakemake head (the run_config job resolves it)."""
+    rid = RunId.parse(run_id)
+    scale_cfg = catalog.scale(scale)
+    v = catalog.variant(rid.variant)
+    return digest({"run": run_id, "results": results, "variant": v.__dict__, "recipe": catalog.recipes()[v.recipe],
+                   "task_scale": task_scale(scale_cfg, rid.task), "resources": scale_cfg.get("resources"),
+                   "dataset": catalog.dataset(rid.dataset).__dict__})
 
 
 def main(argv: list[str] | None = None) -> int:

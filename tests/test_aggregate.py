@@ -7,9 +7,10 @@ import pandas as pd
 import pytest
 
 from aggregate import compare, figure, table
-from aggregate.claims import admin_table1_outcome, all_verdicts
-from aggregate.reference import REFERENCE_DIR, load_claims
-from aggregate.spec import load_table, run_ids
+from aggregate.claims import all_verdicts, decide
+from catalog.experiment import run_ids
+from experiments.registry import all_claims, experiments
+from experiments.registry import spec as load_table
 
 
 
@@ -75,7 +76,7 @@ def test_outcome_metric_and_claim(tmp_path):
     training = df[df["metric"] == "training"].set_index("scheme")["value"].to_dict()
     assert training == {"encoder=post_ln;decoder=post_ln": "diverged",
                         "encoder=post_ln;decoder=pre_ln": "diverged", "encoder=pre_ln;decoder=pre_ln": "converged"}
-    assert admin_table1_outcome(df.astype(str))["verdict"] == "holds"
+    assert decide("admin_table1_outcome", df.astype(str))["verdict"] == "holds"
     vanishing = df[df["metric"] == "decoder_gradient_vanishing"].set_index("scheme")["value"].to_dict()
     # first third / last third of the decoder curve: 0.15/0.95 -> yes; 0.95/0.91 -> no
     assert vanishing == {"encoder=post_ln;decoder=post_ln": "yes", "encoder=pre_ln;decoder=pre_ln": "no"}
@@ -86,13 +87,14 @@ def test_outcome_metric_and_claim(tmp_path):
 def write_table(root, scale, table_id, rows):
     path = Path(root) / scale / "tables" / f"{table_id}.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame(rows, columns=table.TIDY).to_csv(path, index=False)
+    pd.DataFrame(rows, columns=[*table.TIDY, "dataset_key", "variant"]).to_csv(path, index=False)
 
 
 def iwslt_row(scheme, value, outcome="ok"):
     return {"paper": "liu2020_admin", "table": "admin_table2", "task": "translation", "dataset": "IWSLT'14 De-En",
             "depth": "6L-6L", "scheme": scheme, "setting": "paper recipe", "metric": "BLEU",
-            "value": value, "std": "", "outcome": outcome, "n_seeds": 1}
+            "value": value, "std": "", "outcome": outcome, "n_seeds": 1, "dataset_key": "iwslt14_de_en",
+            "variant": "admin_iwslt"}
 
 
 def test_compare_tolerance_verdicts_at_paper_scale_only(tmp_path):
@@ -135,7 +137,7 @@ def test_claims_from_studies_and_not_run(tmp_path):
     assert verdicts["hessian_postln_sharper"]["verdict"] == "holds"
     assert verdicts["hessian_postln_sharper"]["figures"] == {"top_post": 9.0}
     assert verdicts["sigma_no_ln_vit"]["verdict"] == "not_run"
-    assert set(verdicts) == {c["id"] for c in load_claims()}
+    assert set(verdicts) == {c.id for _, c in all_claims()}
     (studies / "bad.claims.json").write_text(json.dumps([{"claim": "x", "verdict": "maybe"}]))
     with pytest.raises(ValueError, match="verdict"):
         all_verdicts(tmp_path / "tables", studies)
@@ -151,24 +153,24 @@ def test_figure_png_and_pdf(tmp_path):
 
 
 def test_reference_csvs_are_tidy_with_their_provenance():
-    """Every reference row says where its number was read (paper table / text / secondary source), and
-    every claim a table checks is in claims.yaml."""
+    """Every reference row says where its number was read (paper table / text / secondary source)."""
     from aggregate.reference import REFERENCE_SOURCES, reference_rows
-    from aggregate.spec import load_table, table_ids
 
-    for path in sorted(REFERENCE_DIR.glob("*.csv")):
-        df = pd.read_csv(path, dtype=str, keep_default_na=False)
-        assert {"paper", "table", "metric", "value", "outcome", "source"} <= set(df.columns), path
-        assert (df["source"] != "").all(), path
-        for t in set(df["table"]):  # the column, or the class read from `source` when a CSV lacks it
-            assert set(reference_rows(t, [path.name])["reference_source"]) <= set(REFERENCE_SOURCES), path
-    ids = {c["id"] for c in load_claims()}
-    for t in table_ids():
-        assert set(load_table(t).claims) <= ids, t
+    for exp in experiments().values():
+        if not exp.spec.reference.is_file():
+            continue
+        df = pd.read_csv(exp.spec.reference, dtype=str, keep_default_na=False)
+        assert {"paper", "table", "metric", "value", "outcome", "source"} <= set(df.columns), exp.id
+        assert (df["source"] != "").all() and set(df["table"]) == {exp.id}, exp.id
+        assert set(reference_rows(exp.spec)["reference_source"]) <= set(REFERENCE_SOURCES), exp.id
 
 
 def test_warmup_claims_need_a_run_that_learned():
-    from aggregate.claims import xiong_preln_no_warmup, xiong_warmup_needed
+    def xiong_warmup_needed(table):
+        return decide("xiong_warmup_needed", table)
+
+    def xiong_preln_no_warmup(table):
+        return decide("xiong_preln_no_warmup", table)
 
     def df(no, wu, pre):
         rows = [("post_ln", "xiong_adam_nowu_lr5e-4", no), ("post_ln", "xiong_adam_wu4000_lr5e-4", wu),
@@ -201,7 +203,7 @@ def test_study_rows_average_over_seeds_and_name_missing_columns():
 
 
 def test_dataset_layout_checks(tmp_path):
-    from aggregate.datasets import check_configured, raw_argument, raw_source
+    from tasks.datasets import check_configured, raw_argument, raw_source
     from bench.workflow_dag import make_stand_in_datasets
 
     data = make_stand_in_datasets(tmp_path)

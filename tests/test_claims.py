@@ -1,4 +1,5 @@
-"""Training-claim verdicts (aggregate/claims.py) and the paper-style figures (aggregate/panels.py).
+"""Training-claim verdicts (experiments/<id>/claims.py, through aggregate.claims) and the paper-style
+figures (aggregate/panels.py).
 
 The verdicts are read from fake run directories (status.json, eval.json, config.yaml,
 metrics.jsonl) laid out as the workflow writes them, so the numbers of each detail sentence
@@ -13,8 +14,10 @@ import pandas as pd
 import pytest
 
 from aggregate import claims, compare, figure, table
-from aggregate.spec import load_table, run_ids
-from tasks.runid import RunId
+from catalog.experiment import run_ids
+from catalog.runid import RunId
+from experiments.registry import spec as load_table
+from experiments.xiong_warmup.claims import NO_WU, PRE, WU
 
 
 def write_run(root: Path, scale: str, rid: str, status: str = "ok", bleu: float | None = None,
@@ -43,7 +46,8 @@ def xiong_runs(root, scale, bleu: dict, status: dict | None = None, valid: dict 
                   warmup=0 if r.scheme == "pre_ln" else warmup, valid=(valid or {}).get(key, (5.0, 4.6)))
 
 
-NO, WU, PRE = ("post_ln", claims.XIONG_NO_WU), ("post_ln", claims.XIONG_WU), ("pre_ln", claims.XIONG_PRE)
+XIONG_NO_WU, XIONG_WU, XIONG_PRE = NO_WU, WU, PRE
+NO, WU, PRE = ("post_ln", XIONG_NO_WU), ("post_ln", XIONG_WU), ("pre_ln", XIONG_PRE)
 
 
 def xiong_verdicts(tmp_path, **kw):
@@ -87,7 +91,7 @@ def table1_verdict(tmp_path, outcome: dict, bleu: dict | None = None):
                   reason="no progress: train nll 5.70 >= 3.92 (x)")
     out = tmp_path / "tiny" / "tables" / "admin_table1.csv"
     df = pd.DataFrame(table.run_rows(load_table("admin_table1"), "tiny", str(tmp_path), None))  # no study rows
-    return claims.admin_table1_outcome(df.astype(str), claims.RunFacts("admin_table1", "tiny", tmp_path)), df, out
+    return claims.decide("admin_table1_outcome", df.astype(str), "tiny", tmp_path), df, out
 
 
 def test_admin_table1_outcome_verdicts(tmp_path):
@@ -108,12 +112,12 @@ def test_admin_deep_stable_control_per_depth():
     rows = []
     for depth, vals in {"6L-6L": (30.0, 31.0, 32.0), "18L-18L": (None, 0.0, 1.0)}.items():
         for scheme, b in zip(("post_ln", "pre_ln", "admin"), vals):
-            rows.append({"metric": "BLEU", "dataset": "WMT'14 En-De", "depth": depth, "scheme": scheme,
+            rows.append({"metric": "BLEU", "dataset": "WMT'14 En-De", "dataset_key": "wmt14_en_de", "depth": depth, "scheme": scheme,
                          "value": "" if b is None else str(b), "outcome": "failed" if b is None else "ok"})
-    v = claims.admin_deep_stable(pd.DataFrame(rows))
+    v = claims.decide("admin_deep_stable", pd.DataFrame(rows))
     assert v["verdict"] == "inconclusive" and "Pre-LN did not learn at WMT'14 En-De 18L-18L" in v["detail"]
     rows[4]["value"] = "2.0"  # Pre-LN learns at 18L; Admin (1.0) is below it
-    assert claims.admin_deep_stable(pd.DataFrame(rows))["verdict"] == "fails"
+    assert claims.decide("admin_deep_stable", pd.DataFrame(rows))["verdict"] == "fails"
 
 
 def test_sigma_verdict_is_gated_on_its_control(tmp_path):
@@ -122,16 +126,17 @@ def test_sigma_verdict_is_gated_on_its_control(tmp_path):
              "figures": {"pre_ln_vs_sigma_reparam@sigma_toy_lr3e-2": {
                  "baseline_min_entropy": 0.003, "sigma_min_entropy": 3.2, "baseline_final_loss": 6.2,
                  "sigma_final_loss": 4.8, "baseline_diverged": False, "lr": 3e-2, "ok": True}}}
-    runs = claims.RunFacts("sigma_entropy")  # no scale: the run directory is given here
-    runs.dirs[("sigma_toy_lr3e-2", None, "sigma_reparam")] = RunId.parse(rid).run_dir(tmp_path, "tiny")
+    def gate_sigma(study, _):  # the study's verdict through the claim's gate, over the run of its grid
+        return claims.decide("sigma_entropy_collapse", pd.DataFrame(), "tiny", tmp_path, study)
+    runs = None
     write_run(tmp_path, "tiny", rid)
-    v = claims.gate_sigma(study, runs)
+    v = gate_sigma(study, runs)
     assert v["verdict"] == "holds" and "0.003" in v["detail"] and "3.200" in v["detail"] and "Adam lr 3e-2" in v["detail"]
     write_run(tmp_path, "tiny", rid, status="diverged", reason="stuck at chance: train nll 6.2 >= 5.9 (x)")
-    v = claims.gate_sigma(study, runs)
+    v = gate_sigma(study, runs)
     assert v["verdict"] == "inconclusive" and "stuck at chance: train nll 6.2 >= 5.9 at update 150" in v["detail"]
     write_run(tmp_path, "tiny", rid, bleu=0.0)  # a translation control that finished without learning
-    v = claims.gate_sigma(study, runs)
+    v = gate_sigma(study, runs)
     assert v["verdict"] == "inconclusive" and "BLEU 0.00 after 300 updates" in v["detail"]
 
 
@@ -161,7 +166,7 @@ def test_outcome_figure_and_panels(tmp_path):
     rows = [{"metric": "attention_entropy", "scheme": s, "setting": f"lr {lr}", "layer": f"decoder.{i}.self_attn",
              "step": str(step), "value": str(2.0 - step * lr * i), "depth": ""}
             for s in ("pre_ln", "sigma_reparam") for lr in (1, 3) for i in range(3) for step in (0, 10, 20)]
-    spec = type("S", (), {"id": "t", "title": "t", "figure": {
+    spec = type("S", (), {"id": "t", "title": "t", "dir": "experiments/t", "figure": {
         "kind": "panels", "color_by": "setting", "style_by": "scheme",
         "panels": [{"metric": "attention_entropy", "x": "step", "split": "layer", "pick": [0, -1]},
                    {"metric": "attention_entropy", "x": "step", "min_over": "layer", "title": "min"}]}})()
@@ -173,32 +178,32 @@ def test_outcome_figure_and_panels(tmp_path):
     colors = {tuple(ln.get_color()) for ln in fig.axes[0].get_lines()}
     assert len(colors) == 2  # one colour per setting, the schemes differ by line style
     with pytest.raises(ValueError, match="needs `metric` and `x`"):
-        panels.render(type("S", (), {"id": "t", "title": "t", "figure": {"panels": [{"metric": "m"}]}})(),
+        panels.render(type("S", (), {"id": "t", "title": "t", "dir": "experiments/t", "figure": {"panels": [{"metric": "m"}]}})(),
                       pd.DataFrame(rows), "tiny")
 
 
 def test_tiny_calibration_names_the_claims_variants():
     """config/scales/tiny.yaml calibrates exactly variants that exist and that a claim's table runs."""
-    from tasks.resolve import load_scale, variants
+    from catalog.config import scale as load_scale
+    from catalog.config import variants
 
     tuned = load_scale("tiny")["tasks"]["translation"]["variant_overrides"]
     assert set(tuned) <= set(variants()), set(tuned) - set(variants())
     used = {v for t in ("xiong_warmup", "admin_table1", "admin_table2") for b in load_table(t).runs for v in b["variants"]}
     assert set(tuned) <= used
-    for name in (claims.XIONG_NO_WU, claims.XIONG_WU, claims.XIONG_PRE):  # one calibration for the compared runs
-        assert tuned[name] == tuned[claims.XIONG_WU], name
+    for name in (XIONG_NO_WU, XIONG_WU, XIONG_PRE):  # one calibration for the compared runs
+        assert tuned[name] == tuned[XIONG_WU], name
 
 
 def test_one_hypothesis_for_every_source_is_not_learning(tmp_path):
     """A decoder that ignores its (Post-LN) encoder writes one sentence for every input; its BLEU
     on the generated corpus is above zero, but it did not learn to translate."""
     _, df, _ = table1_verdict(tmp_path, {"post_ln": "diverged", "post_ln+pre_ln": "ok", "pre_ln": "ok"})
-    runs = claims.RunFacts("admin_table1", "tiny", tmp_path)
     for rid in run_ids(load_table("admin_table1"), "tiny"):
         r = RunId.parse(rid)
         lines = ["Ein Neu ."] * 5 if r.scheme == "post_ln+pre_ln" else [f"s {i}" for i in range(5)]
         (r.run_dir(tmp_path, "tiny") / "hypotheses.txt").write_text("\n".join(lines) + "\n")
-    v = claims.admin_table1_outcome(df.astype(str), runs)
+    v = claims.decide("admin_table1_outcome", df.astype(str), "tiny", tmp_path)
     assert v["verdict"] == "holds" and "one hypothesis for every source" in v["detail"]
     assert v["figures"]["encoder=post_ln;decoder=pre_ln"]["trained"] is False
 
@@ -213,7 +218,8 @@ def _asr_table(sigma_clean, sigma_other, post=(6.0, 18.0), pre=(7.0, 19.0)):
 
 
 def test_speech_half_of_sigma_deep_no_warmup():
-    from aggregate.asr_claims import sigma_deep_no_warmup
+    def sigma_deep_no_warmup(table):
+        return claims.decide("sigma_deep_no_warmup", table)
 
     assert sigma_deep_no_warmup(_asr_table(6.3, 19.0))["verdict"] == "holds"  # within 20% of Post-LN
     v = sigma_deep_no_warmup(_asr_table(16.1, 62.6))

@@ -46,8 +46,7 @@ def test_truncated_last_checkpoint_falls_back_to_the_previous(tmp_path):
 
 def test_falls_back_to_epoch_checkpoints_then_none(tmp_path):
     d = tmp_path / "checkpoints"
-    ckpt.save_last(state(0, 5), d)
-    ckpt.save_epoch(d, 1, keep=10)
+    ckpt.save_epoch_end(state(0, 5), d, 1, keep=10)
     (d / ckpt.LAST).write_bytes(b"")
     resumed = ckpt.load_resume_state(d, log=lambda m: None)
     assert resumed["progress"]["updates"] == 5  # from checkpoint1.pt
@@ -58,7 +57,6 @@ def test_falls_back_to_epoch_checkpoints_then_none(tmp_path):
 def test_keeps_the_newest_epoch_checkpoints(tmp_path):
     d = tmp_path / "checkpoints"
     for epoch in range(1, 6):
-        ckpt.save_last(state(0, epoch), d)
-        ckpt.save_epoch(d, epoch, keep=2)
+        ckpt.save_epoch_end(state(0, epoch), d, epoch, keep=2)
     assert [p.name for p in ckpt.epoch_checkpoints(d)] == ["checkpoint4.pt", "checkpoint5.pt"]
     assert not list(d.glob(".*tmp"))

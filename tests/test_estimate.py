@@ -76,7 +76,7 @@ def test_finished_runs_are_left_out_and_partial_runs_count_what_is_left(tmp_path
 
 
 def test_unknown_target_is_a_clear_error():
-    with pytest.raises(est.EstimateError, match="unknown table"):
+    with pytest.raises(est.EstimateError, match="unknown experiment .no_such_table."):
         est.target_runs("no_such_table", "paper")
 
 

@@ -5,10 +5,12 @@ import re
 
 import pytest
 
-import tasks.resolve as r
+import catalog.config as catalog
 from bench.workflow_dag import make_stand_in_datasets, snakemake
 from tasks.registry import retry_resource, run_gpus, task_resources
-from tasks.resolve import ResolveError, load_scale, resolve, variant_config
+from catalog.config import scale as load_scale
+from catalog.config import variant_config
+from tasks.resolve import ResolveError, resolve
 
 ENFR = "translation/wmt14_en_fr/transformer_wmt_en_de-6L-6L/post_ln/admin_wmt_enfr/seed1111"
 IWSLT = "translation/iwslt14_de_en/transformer_iwslt_de_en-6L-6L/post_ln/admin_iwslt/seed1111"
@@ -35,7 +37,7 @@ def test_paper_runs_keep_the_recipe_batch_on_their_gpus(run_id, gpus, per_gpu):
 def test_an_update_freq_that_does_not_divide_fails_at_resolve(monkeypatch):
     scale = copy.deepcopy(load_scale("paper"))
     scale["tasks"]["translation"]["variant_resources"]["admin_wmt_enfr"]["train"]["gpu"] = 3
-    monkeypatch.setattr(r, "load_scale", lambda name: scale)
+    monkeypatch.setattr(catalog, "scale", lambda name: scale)
     with pytest.raises(ResolveError) as e:
         resolve("paper", ENFR)
     msg = str(e.value)

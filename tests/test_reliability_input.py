@@ -46,7 +46,7 @@ def test_an_iwslt_archive_member_in_latin1_is_named(tmp_path):
     ('{"status": "done", "step": 3, "reason": ""}', "status 'done'"),
 ])
 def test_a_malformed_status_json_names_the_file_and_the_expected_form(tmp_path, text, expected):
-    from aggregate.io import read_status
+    from catalog.runs import read_status
 
     path = tmp_path / "status.json"
     path.write_text(text)
@@ -56,7 +56,7 @@ def test_a_malformed_status_json_names_the_file_and_the_expected_form(tmp_path, 
 
 
 def test_a_good_status_json_is_returned(tmp_path):
-    from aggregate.io import read_status
+    from catalog.runs import read_status
 
     path = tmp_path / "status.json"
     path.write_text(json.dumps({"status": "diverged", "step": 7, "reason": "exploding loss"}))

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from aggregate import curves, report, report_page
-from tasks.runid import RunId
+from catalog.runid import RunId
 
 TABLE = "xiong_warmup"
 
@@ -60,11 +60,13 @@ def test_page_puts_paper_and_regenerated_side_by_side_with_claims(tmp_path):
                    "setting": "Adam; warm-up 4000", "metric": "BLEU", "reference": "34", "reference_std": "",
                    "reference_outcome": "ok", "reference_source": "paper text", "regenerated": "33.1",
                    "regenerated_std": "0.2", "regenerated_outcome": "ok", "n_seeds": "2", "delta": "-0.9",
-                   "tolerance": "1.5", "verdict": "holds"}]).to_csv(base / "compare" / f"{TABLE}.csv", index=False)
+                   "tolerance": "1.5", "verdict": "holds", "dataset_key": "iwslt14_de_en",
+                   "variant": "xiong_adam_wu4000_lr5e-4"}]).to_csv(base / "compare" / f"{TABLE}.csv", index=False)
     pd.DataFrame([{"dataset": "IWSLT'14 De-En", "depth": "6L-6L", "scheme": "post_ln",
                    "setting": "Adam; warm-up 4000", "metric": "BLEU", "value": "33.1",
                    "metric_definition": "tokenized BLEU-4", "sacrebleu": "31.25",
-                   "sacrebleu_signature": "nrefs:1|case:lc|eff:no|tok:13a|smooth:exp|version:2.6.0"}]).to_csv(
+                   "sacrebleu_signature": "nrefs:1|case:lc|eff:no|tok:13a|smooth:exp|version:2.6.0",
+                   "dataset_key": "iwslt14_de_en", "variant": "xiong_adam_wu4000_lr5e-4"}]).to_csv(
         base / "tables" / f"{TABLE}.csv", index=False)
     pd.DataFrame([{"claim": "xiong_warmup_needed", "verdict": "fails", "detail": "8.4 vs 8.5 BLEU"}]).to_csv(
         base / "compare" / "claims.csv", index=False)
@@ -75,7 +77,7 @@ def test_page_puts_paper_and_regenerated_side_by_side_with_claims(tmp_path):
     text = report_page.page(TABLE, "paper", str(tmp_path))
     assert "34" in text and "33.1 ± 0.2" in text and "paper text" in text and "holds" in text
     assert "tok:13a" in text and "tokenized BLEU-4" in text
-    assert "detokenized sacreBLEU" in text and "31.25" in text  # beside the tokenized BLEU of the cell
+    assert "<th>sacrebleu</th>" in text and "<td>31.25</td>" in text  # beside the tokenized BLEU of the cell
     assert text.count("data:image/png;base64,") == 1  # the figure; the curves are reported missing
     assert "training curves: not made" in text
     assert "xiong_warmup_needed" in text and "8.4 vs 8.5 BLEU" in text

@@ -2,11 +2,14 @@
 import pytest
 import yaml
 
-from aggregate.spec import load_table, run_ids, table_ids
+from catalog.experiment import run_ids
+from experiments.registry import ids as table_ids
+from experiments.registry import spec as load_table
 from tasks.config import RunConfig
 from tasks.registry import record
-from tasks.resolve import SCALES, ResolveError, main, resolve, scale_steps
-from tasks.runid import RunId, parse_arch
+from catalog.words import SCALES
+from tasks.resolve import ResolveError, main, resolve, scale_steps
+from catalog.runid import RunId, parse_arch
 
 RID = "translation/iwslt14_de_en/transformer_iwslt_de_en-6L-6L/{scheme}/{variant}/seed1"
 

@@ -18,7 +18,7 @@ OUTSIDE = [
     (re.compile(r"\.\./shared|/work/shared|\b" + OUT + r"(?:papers|seeds|hooks)\b"), "the project's shared notes folder"),
     (re.compile(r"\b" + OUT), "a path under the outside notes folder"),
     (re.compile(r"\bSPEC\b|SPEC\.md"), "the working spec (cite docs/methods.md or docs/recipes.md)"),
-    (re.compile(r"CLAIMS\.md"), "the claims notes (results/reference/claims.yaml holds the claims)"),
+    (re.compile(r"CLAIMS\.md"), "the claims notes (experiments/<id>/claims.py holds the claims)"),
     (re.compile(r"HYPERPARAMS(?:\.csv)?"), "the hyperparameter notes (cite docs/recipes.md)"),
     (re.compile(r"ECOSYSTEM(?:\.md)?"), "the ecosystem notes (cite the library's docs)"),
     (re.compile(r"\bDESIGN\.md"), "the design notes (docs/ARCHITECTURE.md is the repository's)"),

@@ -36,7 +36,7 @@ def test_prepared_pairs_become_fairseq_batches(tmp_path):
 
 
 def _write_run(root, scheme, variant, records, status="ok"):
-    # a run directory as the workflow lays it out (tasks.runid), so the study reads its identity
+    # a run directory as the workflow lays it out (catalog.runid), so the study reads its identity
     run = root / "tiny" / "runs" / "translation" / "iwslt14_de_en" / "transformer_iwslt_de_en-6L-6L" / scheme / variant / "seed1"
     run.mkdir(parents=True)
     (run / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in records) + "\n")

@@ -5,12 +5,13 @@ import matplotlib.lines
 import pytest
 
 from aggregate.figure import render
-from aggregate.spec import load_table, run_ids
-from tasks.runid import RunId
+from catalog.experiment import run_ids
+from catalog.runid import RunId
+from experiments.registry import spec as load_spec
 
 
 def fake_runs(results, scale="tiny"):
-    spec = load_table("sigma_vit_entropy")
+    spec = load_spec("sigma_vit_entropy")
     rids = run_ids(spec, scale)
     for k, rid in enumerate(map(RunId.parse, rids)):
         d = rid.run_dir(results, scale)

@@ -3,8 +3,9 @@ from pathlib import Path
 
 import pytest
 
-from aggregate import require
-from aggregate.spec import SpecError, _check_block, table_ids
+from catalog.config import CatalogError
+from catalog.experiment import check_block, load_spec
+from experiments.registry import ids as table_ids
 from bench.workflow_dag import dry_run_paper, job_count, make_stand_in_datasets, snakemake
 
 TABLES = table_ids()
@@ -62,11 +63,14 @@ def test_bad_dataset_path_and_incomplete_layout(tmp_path):
 def test_unknown_scheme_in_a_table_grid_is_rejected():
     block = {"task": "translation", "dataset": "iwslt14_de_en", "archs": ["transformer_iwslt_de_en-6L-6L"],
              "schemes": ["post_ln", "fancy_ln"], "variants": ["admin_iwslt"], "seeds": [1]}
-    with pytest.raises(SpecError, match="unknown scheme 'fancy_ln'"):
-        _check_block(block, "test")
+    with pytest.raises(CatalogError, match="unknown scheme 'fancy_ln'"):
+        check_block(block, "test")
 
 
-def test_missing_entry_point_says_not_built_yet(capsys):
-    assert require.main(["studies.no_such_study"]) == 3
-    assert "not built yet: studies.no_such_study" in capsys.readouterr().err
-    assert require.main(["tasks.resolve"]) == 0
+def test_a_study_that_does_not_exist_is_named_when_the_spec_loads(tmp_path):
+    """An experiment naming a study module that does not exist fails before any job starts."""
+    folder = tmp_path / "my_table"
+    folder.mkdir()
+    (folder / "experiment.yaml").write_text("id: my_table\ntitle: t\npaper: x2020_y\nstudies: [no_such_study]\n")
+    with pytest.raises(CatalogError, match="unknown study 'no_such_study'; expected a module studies/no_such_study.py"):
+        load_spec(folder)

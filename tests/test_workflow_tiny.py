@@ -15,25 +15,21 @@ import pandas as pd
 import pytest
 
 from aggregate.io import TIDY
-from aggregate.spec import STUDIES, entry_points, load_table, missing_entry_points, table_ids
 from bench.workflow_dag import snakemake
+from experiments.registry import all_claims, experiment
+from experiments.registry import ids as table_ids
 
-ENTRY_POINTS = sorted(entry_points()) + [f"studies.{s}" for s in STUDIES]
-# Initialization claims that the default tiny run must confirm (results/reference/claims.yaml; issue 6).
-MUST_HOLD = ["xiong_grad_by_layer", "xiong_grad_last_vs_depth", "admin_table1_vanishing", "admin_output_change",
-             "admin_dependency", "sigma_entropy_bound", "hessian_postln_sharper"]
-TRAINING_CLAIMS = ["xiong_warmup_needed", "xiong_preln_no_warmup", "admin_table1_outcome", "admin_deep_stable",
-                   "sigma_entropy_collapse", "sigma_spectral_growth"]
-DECIDED_BY_LEARNING = ["xiong_warmup_needed", "xiong_preln_no_warmup", "sigma_entropy_collapse"]
-# Claims the studies report as failing after their measurement was checked, with the reason.
-KNOWN_FAILURES: dict[str, str] = {}
+# Claims measured on models at initialisation: the default tiny run must confirm them (issue 6).
+MUST_HOLD = [c.id for _, c in all_claims() if c.at_init]
+# Claims decided by training outcomes: each gets a verdict from its runs at tiny scale (issue 11).
+TRAINING_CLAIMS = [c.id for _, c in all_claims() if not c.at_init]
 # A hard stop only: the time itself is measured by the benchmark (bench/workflow_tiny.py), not asserted.
 TIMEOUT_S = int(os.environ.get("NORMBENCH_TINY_TIMEOUT", 2400))
 
 
-INIT_TABLES = {"xiong_gradnorm": ["xiong_grad_by_layer", "xiong_grad_last_vs_depth"],
-               "admin_output_change": ["admin_output_change", "admin_dependency"],
-               "hessian_spectrum": ["hessian_postln_sharper"]}
+# The experiments of the initialization studies alone (no training run at tiny scale).
+INIT_TABLES = {t: [c.id for c in experiment(t).claims]
+               for t in ("xiong_gradnorm", "admin_output_change", "hessian_spectrum")}
 
 
 @pytest.mark.workflow
@@ -44,7 +40,7 @@ def test_tiny_initialization_tables(tmp_path):
     base = tmp_path / "tiny"
     for t, claims in INIT_TABLES.items():
         check_table(base, t)
-        spec_studies = load_table(t).studies
+        spec_studies = experiment(t).spec.studies
         verdicts = {c["claim"]: c for s in spec_studies
                     for c in json.loads((base / "studies" / f"{s}.claims.json").read_text())}
         for claim in claims:
@@ -58,8 +54,6 @@ def test_tiny_initialization_tables(tmp_path):
 @pytest.mark.skipif(os.environ.get("NORMBENCH_FULL_WORKFLOW") != "1",
                     reason="the whole default workflow (`make reproduce`) runs with NORMBENCH_FULL_WORKFLOW=1")
 def test_tiny_workflow_end_to_end(tmp_path):
-    missing = missing_entry_points(ENTRY_POINTS)
-    assert not missing, f"not built yet: {missing} -- the tiny workflow cannot run end to end"
     start = time.perf_counter()
     proc = snakemake(["--profile", "workflow/profiles/default", "--cores", "2", "all"],
                      {"results": str(tmp_path)}, timeout=TIMEOUT_S)
@@ -91,16 +85,13 @@ def check_outputs(base: Path) -> None:
         check_table(base, t)
     summary = (base / "compare" / "summary.md").read_text()
     claims = pd.read_csv(base / "compare" / "claims.csv", keep_default_na=False).set_index("claim")
+    assert list(claims.index) == [c.id for _, c in all_claims()]
     for claim in MUST_HOLD:
-        expected = "fails" if claim in KNOWN_FAILURES else "holds"
-        assert claims.loc[claim, "verdict"] == expected, (claim, claims.loc[claim, "detail"])
-        assert f"| {claim} | **{expected}** |" in summary
+        assert claims.loc[claim, "verdict"] == "holds", (claim, claims.loc[claim, "detail"])
+        assert f"| {claim} | **holds** |" in summary
         assert json.loads(claims.loc[claim, "figures"]), f"{claim}: no measured figures"
-    # The training claims get a verdict from runs at tiny scale (issue 11); three of them from
-    # runs whose healthy configuration learned (holds or fails, not inconclusive).
     for claim in TRAINING_CLAIMS:
         verdict, detail = claims.loc[claim, "verdict"], claims.loc[claim, "detail"]
-        allowed = ("holds", "fails") if claim in DECIDED_BY_LEARNING else ("holds", "fails", "inconclusive")
-        assert verdict in allowed, (claim, verdict, detail)
+        assert verdict in ("holds", "fails", "inconclusive"), (claim, verdict, detail)
         assert detail and "{" not in detail and any(ch.isdigit() for ch in detail), (claim, detail)
         assert f"| {claim} | **{verdict}** | " in summary

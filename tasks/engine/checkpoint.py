@@ -4,7 +4,8 @@ A run's `checkpoints/` holds `checkpoint_last.pt` (every train.checkpoint_every 
 epoch ends and on SIGTERM/SIGINT/SIGUSR1), `checkpoint_prev.pt` (the last one before it),
 `checkpoint_best.pt` (lowest valid loss) and `checkpoint{epoch}.pt` (epoch ends, the newest
 train.keep_epoch_checkpoints kept). Each holds the full training state:
-    {"model", "optimizer", "progress": {epoch, batch, updates, best_valid, epoch_starts, ...},
+    {"model", "optimizer", "progress": {epoch, batch, updates, best_valid, epoch_starts, window,
+                                         last_lr, epoch_sums, ...},
      "rng": {python, numpy, torch, cuda}, "config", "divergence"}
 
 Crash safety (a SIGKILL may land between any two system calls):
@@ -144,20 +145,9 @@ def save_epoch_end(state: dict, ckpt_dir: Path, epoch: int, keep: int, best: boo
     prune_epochs(ckpt_dir, keep)
 
 
-def save_epoch(ckpt_dir: Path, epoch: int, keep: int) -> None:
-    """Copy checkpoint_last.pt to checkpoint{epoch}.pt and drop epoch files beyond the newest `keep`.
-    (Only safe when last does not yet say that `epoch` is done; the loop uses save_epoch_end.)"""
-    _copy(ckpt_dir / LAST, ckpt_dir / f"checkpoint{epoch}.pt")
-    prune_epochs(ckpt_dir, keep)
-
-
 def prune_epochs(ckpt_dir: Path, keep: int) -> None:
     for old in epoch_checkpoints(ckpt_dir)[:-keep] if keep > 0 else epoch_checkpoints(ckpt_dir):
         old.unlink()
-
-
-def save_best(ckpt_dir: Path) -> None:
-    _copy(ckpt_dir / LAST, ckpt_dir / BEST)
 
 
 def clean_stray_temps(ckpt_dir: Path, log=lambda msg: print(msg, file=sys.stderr)) -> list[Path]:

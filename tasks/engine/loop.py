@@ -56,6 +56,11 @@ class Progress:
     chance_checked: bool = False
     window: list = field(default_factory=list)  # the unlogged part of the log window
     window_steps: int = 0
+    # The lr of the last update and the loss and units logged in this epoch: a resume with no
+    # update left before the epoch end logs the window and the epoch summary from them.
+    # (Checkpoints without them resume with the defaults.)
+    last_lr: float = math.nan
+    epoch_sums: list = field(default_factory=lambda: [0.0, 0.0])
 
 
 class Trainer:
@@ -89,8 +94,6 @@ class Trainer:
         self.logger = MetricsLogger(self.run_dir, self.dist.is_main, cfg.train.max_updates,
                                     self.progress.updates, cfg.train.tensorboard)
         self.params = [p for p in self.model.parameters() if p.requires_grad]
-        self._last_lr = math.nan
-        self._epoch_sums = [0.0, 0.0]  # loss and units logged in this epoch (for the summary line)
         self._reset_window()
         if self.progress.window:  # a resume inside a log window continues that window
             self.window = torch.tensor(self.progress.window, device=self.device)
@@ -219,7 +222,7 @@ class Trainer:
                  else torch.nn.utils.get_total_norm(grads))
         lr = self.schedule.lr(pr.updates, pr.epoch, pr.epoch_starts)
         set_lr(self.optimizer, lr)
-        self._last_lr = lr
+        pr.last_lr = lr
         probe_out = self.prober.before_step(self.model, pr.updates + 1) if self.prober else {}
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
@@ -277,7 +280,7 @@ class Trainer:
                          "lr": lr, "grad_norm": w[3] / max(self.window_steps, 1),
                          "units_per_s": w[2] / max(now - self.window_t, 1e-9), "units": w[2],
                          "peak_mem_mb": peak_memory_mb(self.device), "time": now - self.t0})
-        self._epoch_sums = [self._epoch_sums[0] + w[0], self._epoch_sums[1] + w[2]]
+        pr.epoch_sums = [pr.epoch_sums[0] + w[0], pr.epoch_sums[1] + w[2]]
         self._reset_window()
         return self.monitor.check(pr.updates, loss, nll)
 
@@ -288,23 +291,27 @@ class Trainer:
     def _end_epoch(self, t_epoch: float) -> int | None:
         pr, t = self.progress, self.cfg.train
         if self.window_steps:
-            diverged = self._log_window(self._last_lr)
+            diverged = self._log_window(pr.last_lr)
             if diverged is not None:
                 return self._diverged(*diverged)
-        epoch = pr.epoch
+        epoch, epoch_loss = pr.epoch, pr.epoch_sums[0] / max(pr.epoch_sums[1], 1.0)
         valid = self._validate() if epoch % t.validate_every_epochs == 0 else None
-        is_best = valid is not None and valid["valid_loss"] < pr.best_valid
-        if is_best:
-            pr.best_valid = valid["valid_loss"]
-        pr.epoch, pr.batch = epoch + 1, 0
-        pr.epoch_starts[epoch + 1] = pr.updates
-        self._save_last(epoch_done=epoch, best=is_best)
-        epoch_loss = self._epoch_sums[0] / max(self._epoch_sums[1], 1.0)
-        self._epoch_sums = [0.0, 0.0]
+        self._close_epoch(valid)
         self.logger.epoch_summary(epoch, pr.updates, epoch_loss, valid, time.perf_counter() - t_epoch)
         if self._stop_requested():
             return EXIT_RESUME
         return None
+
+    def _close_epoch(self, valid: dict | None) -> None:
+        """Count the current epoch as done and write its epoch-end checkpoints."""
+        pr = self.progress
+        is_best = valid is not None and valid["valid_loss"] < pr.best_valid
+        if is_best:
+            pr.best_valid = valid["valid_loss"]
+        epoch = pr.epoch
+        pr.epoch, pr.batch, pr.epoch_sums = epoch + 1, 0, [0.0, 0.0]  # saved as "next epoch, nothing logged"
+        pr.epoch_starts[epoch + 1] = pr.updates
+        self._save_last(epoch_done=epoch, best=is_best)
 
     def _validate(self) -> dict:
         self.model.eval()
@@ -335,14 +342,7 @@ class Trainer:
         if pr.batch > 0:
             # Stopped by max_updates inside an epoch: validate and keep that partial epoch too; the
             # checkpoint then counts it as done, so a resume from it does not validate it again.
-            valid = self._validate()
-            epoch = pr.epoch
-            is_best = valid["valid_loss"] < pr.best_valid
-            if is_best:
-                pr.best_valid = valid["valid_loss"]
-            pr.epoch, pr.batch = epoch + 1, 0
-            pr.epoch_starts[epoch + 1] = pr.updates
-            self._save_last(epoch_done=epoch, best=is_best)
+            self._close_epoch(self._validate())
         else:
             self._save_last()
         averaged = self._load_final_weights()

@@ -65,11 +65,31 @@ rule compare_table:
         "--table {wildcards.table} > {log} 2>&1"
 
 
+rule compare_claims:
+    input:
+        table=f"{P}/tables/{{table}}.csv",
+        claims=table_claims_inputs,
+    output:
+        f"{P}/compare/{{table}}.claims.csv",
+    params:
+        scale=SCALE,
+        results=results_root,
+    log:
+        f"{P}/logs/compare/{{table}}.claims.log",
+    benchmark:
+        f"{P}/benchmarks/compare/{{table}}.claims.tsv"
+    localrule: True
+    conda:
+        "../../envs/analysis.yaml"
+    shell:
+        "python -m aggregate.compare --scale {params.scale} --results {params.results} "
+        "--claims {wildcards.table} > {log} 2>&1"
+
+
 rule compare_summary:
     input:
         compare=expand(f"{P}/compare/{{table}}.csv", table=TABLE_IDS),
         claims=claims_inputs,
-        reference="results/reference/claims.yaml",
     output:
         summary=report(f"{P}/compare/summary.md", category="Compare", caption="../report/summary.rst"),
         claims=f"{P}/compare/claims.csv",

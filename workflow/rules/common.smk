@@ -1,7 +1,5 @@
 # Grid and input functions only (house rule 9); every decision lives in tested Python
-# (aggregate.spec, aggregate.datasets, tasks.resolve).
-import hashlib
-import json
+# (catalog: config/ and run ids; experiments.registry: the experiments; tasks.datasets, tasks.resolve).
 import sys
 
 sys.path.insert(0, workflow.basedir)
@@ -9,13 +7,15 @@ sys.path.insert(0, workflow.basedir)
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from aggregate import datasets as ds
-from aggregate import spec as sp
+from catalog import config as catalog
+from catalog.experiment import run_ids
+from catalog.runid import RUN_PATTERN, RunId
+from catalog.words import SCALES
+from experiments import registry as experiments
 from models.scheme import get_scheme
+from tasks import datasets as ds
 from tasks import registry
-from tasks.resolve import load_scale
-from tasks.resolve import resolve as resolve_run
-from tasks.runid import RUN_PATTERN, RunId
+from tasks.resolve import inputs_digest
 
 
 validate(config, schema="../schemas/config.schema.yaml")
@@ -24,9 +24,11 @@ SCALE = config["scale"]
 RESULTS = config["results"].rstrip("/")
 P = f"{RESULTS}/{SCALE}"
 SEEDS = config.get("seeds")
-SCALE_CFG = load_scale(SCALE)
 try:
-    TABLES = {t: sp.load_table(t) for t in sp.table_ids()}
+    if SCALE not in SCALES:
+        raise ValueError(f"config key scale: {SCALE!r}; expected one of {list(SCALES)}")
+    SCALE_CFG = catalog.scale(SCALE)
+    TABLES = {t: e.spec for t, e in experiments.experiments().items()}
     ds.check_configured(config["datasets"])
 except (ValueError, OSError) as e:
     raise WorkflowError(str(e))
@@ -35,7 +37,7 @@ RUN = RUN_PATTERN
 
 
 def table_runs(table, key="runs"):
-    return sp.run_ids(TABLES[table], SCALE, SEEDS, key)
+    return run_ids(TABLES[table], SCALE, SEEDS, key)
 
 
 def run_outputs(run_ids):
@@ -71,11 +73,6 @@ def prepare_module(wildcards):
     return dataset_record(wildcards).prepare
 
 
-def task_module(wildcards):
-    """The module of the run's Task class (checked by aggregate.require before training)."""
-    return registry.record(wildcards.task).task_class.split(":")[0]
-
-
 def generated_size(wildcards):
     return ds.generated_size(wildcards.dataset, SCALE_CFG)
 
@@ -88,13 +85,13 @@ def train_inputs(wildcards):
 
 
 def config_digest(wildcards):
-    """Hash of the resolved run config: a params rerun trigger, so editing a recipe, variant or
-    scale reruns exactly the runs whose closed config changed (and nothing else)."""
+    """Hash of the config entries the run is resolved from (tasks.resolve.inputs_digest): a params
+    rerun trigger, so editing a recipe, variant or scale reruns exactly the runs it touches; the
+    run is resolved once, by its run_config job."""
     try:
-        resolved = resolve_run(SCALE, RUN.format(**wildcards), RESULTS)
+        return inputs_digest(SCALE, RUN.format(**wildcards), RESULTS)
     except ValueError as e:
         raise WorkflowError(str(e))
-    return hashlib.sha256(json.dumps(resolved, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def run_dir(wildcards):
@@ -194,17 +191,35 @@ def table_inputs(wildcards):
 
 
 def reference_inputs(wildcards):
-    return [f"results/reference/{name}" for name in TABLES[wildcards.table].reference]
+    path = TABLES[wildcards.table].reference
+    return [str(path)] if path.is_file() else []
+
+
+def own_claims(table):
+    """The experiment's claims.py, when it has one (a changed claim re-decides its verdicts)."""
+    path = TABLES[table].dir / "claims.py"
+    return [str(path)] if path.is_file() else []
 
 
 def claims_inputs(wildcards):
+    """The studies' verdicts and every experiment's claims.py."""
     studies = sorted({s for t in TABLE_IDS for s in TABLES[t].studies})
-    return [f"{P}/studies/{s}.claims.json" for s in studies]
+    return [f"{P}/studies/{s}.claims.json" for s in studies] + [f for t in TABLE_IDS for f in own_claims(t)]
+
+
+def table_claims_inputs(wildcards):
+    """What one experiment's verdicts read besides its table: its studies' verdicts, its claims.py."""
+    return [f"{P}/studies/{s}.claims.json" for s in TABLES[wildcards.table].studies] + own_claims(wildcards.table)
+
+
+STUDY_IDS = sorted({s for t in TABLE_IDS for s in TABLES[t].studies})
+HAS_CLAIMS = {t for t in TABLE_IDS if own_claims(t)}
 
 
 def target_files(table):
+    own = [f"{P}/compare/{table}.claims.csv"] if table in HAS_CLAIMS else []
     return [f"{P}/tables/{table}.csv", f"{P}/figures/{table}.png", f"{P}/figures/{table}.pdf",
-            f"{P}/compare/{table}.csv"]
+            f"{P}/compare/{table}.csv"] + own
 
 
 def all_targets(wildcards):

@@ -18,8 +18,7 @@ rule make_tiny_data:
     conda:
         "../../envs/train.yaml"
     shell:
-        "(python -m aggregate.require {params.module} && "
-        "python -m {params.module} --dataset {wildcards.dataset} --size {params.size} --out {output}) "
+        "python -m {params.module} --dataset {wildcards.dataset} --size {params.size} --out {output} "
         "> {log} 2>&1"
 
 
@@ -42,7 +41,5 @@ rule prepare_data:
     conda:
         "../../envs/train.yaml"
     shell:
-        "(python -m aggregate.require {params.module} && "
         "python -m {params.module} --dataset {wildcards.dataset} --raw {params.raw} --out {output} "
-        "--workers {threads}) "
-        "> {log} 2>&1"
+        "--workers {threads} > {log} 2>&1"

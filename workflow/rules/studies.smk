@@ -21,6 +21,5 @@ rule study:
     conda:
         "../../envs/train.yaml"
     shell:
-        "(python -m aggregate.require studies.{wildcards.study} && "
         "OMP_NUM_THREADS={threads} python -m studies.{wildcards.study} --scale {params.scale} "
-        "{params.extra} --out {output.csv}) > {log} 2>&1"
+        "{params.extra} --out {output.csv} > {log} 2>&1"

@@ -30,7 +30,6 @@ rule admin_profile:
     output:
         f"{P}/runs/{RUN}/omega.json",
     params:
-        task_module=task_module,
     log:
         f"{P}/logs/admin_profile/{RUN}.log",
     benchmark:
@@ -41,8 +40,7 @@ rule admin_profile:
     conda:
         "../../envs/train.yaml"
     shell:
-        "(python -m aggregate.require tasks.admin_profile {params.task_module} && "
-        "python -m tasks.admin_profile --config {input.config} --out {output}) > {log} 2>&1"
+        "python -m tasks.admin_profile --config {input.config} --out {output} > {log} 2>&1"
 
 
 rule train:
@@ -54,7 +52,6 @@ rule train:
     params:
         rundir=run_dir,
         launcher=launcher,
-        task_module=task_module,
         gpu=gpu_flag,
     log:
         f"{P}/logs/train/{RUN}.log",
@@ -67,6 +64,5 @@ rule train:
         "../../envs/train.yaml"
     shell:
         # exit 75 = checkpointed after SIGTERM/SIGUSR1: Snakemake retries and the run resumes
-        "(python -m aggregate.require tasks.train {params.task_module} && "
         "OMP_NUM_THREADS={threads} {params.launcher} -m tasks.train "
-        "--config {input.config} --out {params.rundir} {params.gpu}) >> {log} 2>&1"
+        "--config {input.config} --out {params.rundir} {params.gpu} >> {log} 2>&1"
