@@ -31,12 +31,13 @@ def read_study_claims(path: Path) -> list[dict]:
 
 
 def decide(claim_id: str, table: pd.DataFrame | None, scale: str | None = None, results: str | Path = "results",
-           study_verdict: dict | None = None) -> dict | None:
+           study_verdict: dict | None = None, evidence: Evidence | None = None) -> dict | None:
     """The verdict of one claim from its experiment's table (text columns) and, with `scale`, the
-    runs of its grid; a study's claim passes its `study_verdict` through the claim's gate. None when
-    nothing decided it (no table, or a study claim without the study's verdict)."""
+    runs of its grid (or a ready `evidence` of that experiment); a study's claim passes its
+    `study_verdict` through the claim's gate. None when nothing decided it (no table, or a study
+    claim without the study's verdict)."""
     exp, claim = claim_of(claim_id)
-    ev = Evidence(exp.spec, table, scale, str(results)) if table is not None else None
+    ev = evidence or (Evidence(exp.spec, table, scale, str(results)) if table is not None else None)
     if claim.study:
         if study_verdict is None:
             return None
@@ -57,16 +58,18 @@ def all_verdicts(tables_dir: Path, studies_dir: Path, scale: str | None = None,
     for path in sorted(Path(studies_dir).glob("*.claims.json")):
         for v in read_study_claims(path):
             studies[v["claim"]] = {**v, "source": f"studies/{path.name}"}
-    tables: dict[str, pd.DataFrame | None] = {}
+    evidence: dict[str, Evidence | None] = {}  # one per experiment: its runs are read once
     out = []
     for exp, claim in all_claims():
         if experiment is not None and exp.id != experiment:
             continue
-        if exp.id not in tables:
+        if exp.id not in evidence:
             path = Path(tables_dir) / f"{exp.id}.csv"
-            tables[exp.id] = pd.read_csv(path, dtype=str, keep_default_na=False) if path.is_file() else None
+            evidence[exp.id] = Evidence(exp.spec, pd.read_csv(path, dtype=str, keep_default_na=False), scale,
+                                        str(results)) if path.is_file() else None
         study = studies.get(claim.id) if claim.study else None
-        v = decide(claim.id, tables[exp.id], scale, results, study)
+        ev = evidence[exp.id]
+        v = decide(claim.id, ev.table if ev is not None else None, scale, results, study, ev)
         if v is not None:
             v["source"] = study["source"] if claim.study else f"tables/{exp.id}.csv"
         out.append(v or verdict(claim.id, None, {}, f"Not run ({claim.decided_by})."))

@@ -30,7 +30,7 @@ from aggregate.io import atomic_write_bytes  # noqa: E402
 from aggregate.table import parse_seeds  # noqa: E402
 from catalog.experiment import run_ids  # noqa: E402
 from catalog.runid import RunId  # noqa: E402
-from catalog.runs import RunRecord  # noqa: E402
+from catalog.runs import RunRecord, finite  # noqa: E402
 from catalog.words import SCALES  # noqa: E402
 from experiments.registry import spec as load_table  # noqa: E402
 
@@ -198,17 +198,10 @@ def _layer_entropy(entropy: dict, stack: str | None) -> dict[int, float]:
         m = re.match(r"(.*?)\.?(\d+)\.(self_attn|attn|self)", name) or re.match(r"(.*?)\.?(\d+)", name)
         if not m or (stack and m.group(1).split(".")[-1] != stack):
             continue
-        vals = [float(h) for h in (heads if isinstance(heads, list) else [heads]) if _is_number(h)]
+        vals = [float(h) for h in (heads if isinstance(heads, list) else [heads]) if finite(h)]
         if vals:
             out[int(m.group(2))] = float(np.mean(vals))
     return out
-
-
-def _is_number(v) -> bool:
-    try:
-        return np.isfinite(float(v))
-    except (TypeError, ValueError):
-        return False
 
 
 def _entropy_layers(wanted: list, available: list) -> list:
@@ -253,7 +246,7 @@ def render_curves(spec, scale: str, results: str, seeds=None) -> plt.Figure:
             else:
                 kind, _ = CURVE_KEYS[panel]
                 pts = [(r.get(x_key, r.get("step")), r.get(panel)) for r in rows if r.get("kind") == kind]
-            pts = [(float(x), float(y)) for x, y in pts if _is_number(x) and _is_number(y)]
+            pts = [(float(x), float(y)) for x, y in pts if finite(x) and finite(y)]
             if not pts:
                 continue
             xs, ys = zip(*pts)

@@ -22,7 +22,6 @@ Under torchrun (WORLD_SIZE > 1) every rank runs this; rank 0 locks and writes th
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import signal
@@ -30,6 +29,7 @@ import sys
 import time
 from pathlib import Path
 
+from common.io import digest
 from tasks.config import ConfigError, RunConfig
 
 EXIT_BAD_INPUT, EXIT_LOCKED = 2, 3
@@ -44,12 +44,6 @@ def parse_args(argv=None) -> argparse.Namespace:
                     help="fail instead of training on the CPU when CUDA is not available (the workflow "
                          "passes it when the scale gives the train rule gpu > 0)")
     return ap.parse_args(argv)
-
-
-def config_digest(d: dict) -> str:
-    """16 hex digits of sha256 over the config as sorted JSON (the workflow's config_digest
-    hashes the resolved config the same way)."""
-    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def held_config(config_path: Path, run_dir: Path) -> tuple[dict | None, str]:
@@ -76,7 +70,7 @@ def move_aside(run_dir: Path, old: dict, keep: set[str]) -> Path | None:
     entries = [p for p in sorted(run_dir.iterdir()) if p.name not in keep]
     if not entries:
         return None
-    base = run_dir.with_name(f"{run_dir.name}.config-{config_digest(old)}")
+    base = run_dir.with_name(f"{run_dir.name}.config-{digest(old)}")
     dest, n = base, 1
     while dest.exists():
         n += 1

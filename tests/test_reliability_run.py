@@ -80,7 +80,7 @@ def test_a_forked_child_of_a_killed_trainer_does_not_keep_the_lock(tmp_path):
 def test_a_config_edit_moves_the_old_run_aside_and_retrains(tmp_path, capsys):
     """Issue 10 item 4, as the workflow does it: run_config rewrites RUN_DIR/config.yaml,
     Snakemake deletes status.json and eval.json, then tasks.train runs on the same directory."""
-    from tasks.train import config_digest
+    from common.io import digest as config_digest
 
     run, old, new = tmp_path / "run", toy_cfg(), toy_cfg(optim={"lr": 0.02})
     run.mkdir()
